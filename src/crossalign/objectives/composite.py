@@ -1,0 +1,127 @@
+"""The weighted sum of alignment objectives, as one nn.Module that owns the LM and any alignment heads.
+
+Why one module: data-parallel wrappers (DDP, FSDP, DeepSpeed) only see what runs inside the wrapped
+module's forward. Running every loss inside `AlignmentModel.forward` keeps parameter sharding, gradient
+sync and the head's optimizer state correct on any launcher, while `lm` stays a plain transformers (or
+PEFT) model that is saved on its own: heads never leak into the saved LM.
+
+The recipes are weightings of the same terms:
+- AFP            = lm (cross-lingual instructions, prompt masked) + contrastive on standalone `pairs`
+- AlignX stage 1 = lm (translation sequence, all tokens) + contrastive on source/target `spans` at a
+                   middle layer + language matching on shifted final-layer span means
+- SFT            = lm only;  contrastive = contrastive on pairs only (the forward stops at the layer)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from crossalign.hidden_states import capture_hidden_states, check_layer, hidden_states, num_layers
+from crossalign.objectives.contrastive import ContrastiveLoss
+from crossalign.objectives.language_matching import LanguageMatchingLoss
+from crossalign.pooling import pool, span_mean_pool
+
+TERMS = ("lm", "contrastive", "language_matching")
+
+
+class AlignmentModel(nn.Module):
+    """`lm` + the alignment objectives. forward(batch) -> {term: unweighted loss}; `combine` weights them."""
+
+    # Tell the Trainer to pass `num_items_in_batch` (label tokens over the whole accumulated, global batch)
+    # and to count label tokens the causal-LM way (shifted).
+    accepts_loss_kwargs = True
+    loss_type = "ForCausalLM"
+
+    def __init__(self, lm: nn.Module, objectives, special_ids: list[int]):
+        super().__init__()
+        self.lm = lm
+        self.cfg = objectives
+        self.special_ids = list(special_ids)
+        self.weights = {
+            "lm": float(objectives.lm_weight),
+            "contrastive": float(objectives.contrastive_weight),
+            "language_matching": float(objectives.language_matching_weight),
+        }
+        self.layer = check_layer(lm, int(objectives.layer)) if self.weights["contrastive"] else None
+        self.contrastive = ContrastiveLoss(
+            temperature=objectives.temperature,
+            symmetric=objectives.symmetric,
+            gather_across_devices=objectives.gather_across_devices,
+            scale=objectives.contrastive_scale,
+        )
+        hidden = lm.config.get_text_config().hidden_size
+        self.language_matching = (
+            LanguageMatchingLoss(hidden, objectives.language_matching_inner, objectives.gather_across_devices)
+            if self.weights["language_matching"] else None
+        )
+        if self.language_matching is not None:  # at least fp32, even over bf16 weights
+            self.language_matching.to(torch.promote_types(lm.dtype, torch.float32))
+
+    @property
+    def config(self):  # the Trainer and PEFT look for .config on the model they get
+        return self.lm.config
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
+        kwargs = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
+        self.lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+    # ---- terms --------------------------------------------------------------------------------------
+    def _pairs_contrastive(self, batch) -> torch.Tensor:
+        """AFP L_MCL: x and y as standalone sentences in one forward cut at the alignment layer."""
+        ids = torch.cat([batch["x_input_ids"], batch["y_input_ids"]])
+        mask = torch.cat([batch["x_attention_mask"], batch["y_attention_mask"]])
+        h = hidden_states(self.lm, ids, mask, [self.layer])[self.layer]
+        vecs = pool(h.float(), ids, mask, self.cfg.pooling, self.special_ids)
+        x, y = vecs.chunk(2)
+        return self.contrastive.compute_loss_from_embeddings(x, y)
+
+    def _sequence_terms(self, batch, num_items_in_batch, need_lm: bool) -> dict[str, torch.Tensor]:
+        """One full forward of the instruction/translation sequences gives the LM loss and, for AlignX,
+        the middle-layer span means (L_CTR) and the final-layer states (L_LAM)."""
+        want_spans = self.weights["contrastive"] and self.cfg.contrastive_input == "spans"
+        want_lam = self.language_matching is not None
+        layers = ([self.layer] if want_spans else []) + ([num_layers(self.lm)] if want_lam else [])
+        labels = batch["labels"] if need_lm else None
+        with capture_hidden_states(self.lm, layers) as states:
+            out = self.lm(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels,
+                num_items_in_batch=num_items_in_batch if labels is not None else None, use_cache=False,
+            )
+        terms = {}
+        if need_lm:
+            terms["lm"] = out.loss
+        if want_spans:
+            h = states[self.layer].float()
+            src = span_mean_pool(h, batch["src_span"])
+            tgt = span_mean_pool(h, batch["tgt_span"])
+            terms["contrastive"] = self.contrastive.compute_loss_from_embeddings(src, tgt)
+        if want_lam:
+            # The state at t-1 generates token t: shift=1 pools the states that produce each span.
+            h = states[num_layers(self.lm)].float()
+            emb = torch.cat([span_mean_pool(h, batch["src_span"], shift=1), span_mean_pool(h, batch["tgt_span"], shift=1)])
+            langs = torch.cat([batch["src_lang"], batch["tgt_lang"]])
+            terms["language_matching"] = self.language_matching.compute_loss_from_embeddings(emb, langs)
+        return terms
+
+    # ---- API ----------------------------------------------------------------------------------------
+    def forward(self, num_items_in_batch=None, **batch) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = {}
+        has_seq = "input_ids" in batch
+        if self.weights["contrastive"] and self.cfg.contrastive_input == "pairs":
+            terms["contrastive"] = self._pairs_contrastive(batch)
+        need_lm = bool(self.weights["lm"]) and has_seq
+        if has_seq and (need_lm or self.language_matching is not None or self.cfg.contrastive_input == "spans"):
+            terms.update(self._sequence_terms(batch, num_items_in_batch, need_lm))
+        return terms
+
+    def combine(self, terms: dict[str, torch.Tensor], lm_factor: float = 1.0, mean_factor: float = 1.0) -> torch.Tensor:
+        """Weighted sum. `lm_factor` rescales the token-sum LM term and `mean_factor` the per-batch means so
+        that gradient accumulation and data parallelism reproduce the single-process, single-batch loss."""
+        total = None
+        for name, value in terms.items():
+            w = self.weights[name] * (lm_factor if name == "lm" else mean_factor)
+            total = value * w if total is None else total + value * w
+        if total is None:
+            raise RuntimeError("the batch produced no loss term: check the recipe's objective weights")
+        return total

@@ -1,0 +1,1 @@
+"""Training: typed recipe configs, the alignment Trainer, and the stage runner behind `crossalign train`."""

@@ -1,0 +1,199 @@
+"""The typed config of a training recipe (what `crossalign train RECIPE key=value ...` resolves).
+
+A recipe YAML has four sections plus optional stages:
+- `model`: what to load and how to train it (full or LoRA);
+- `data`: translation pairs and instruction sources, languages, the contamination guard;
+- `objectives`: the weights and settings of each loss (see crossalign/objectives/);
+- `training`: keyword arguments of `transformers.TrainingArguments`, so every Trainer knob
+  (DeepSpeed, FSDP, schedulers, checkpointing) is available unchanged;
+- `stages`: optional list; each stage overrides parts of the sections above (AlignX: stage 1 then stage 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_type_hints
+
+from crossalign.config import _coerce, from_dict, to_dict
+from crossalign.errors import CrossalignError
+
+ANALYSIS_LANGUAGES = ["deu", "fra", "spa", "zho", "arb", "hin", "swh", "tha", "tur", "vie", "ind", "est"]
+EVAL_SETS = ["flores200", "tatoeba_laser", "xcopa", "copa_en", "xstorycloze", "xnli", "pawsx", "xwinograd"]
+
+
+@dataclass
+class ModelConfig:
+    name: str = "gemma-3-270m"
+    """Hub id, local folder, .gguf file, LoRA adapter folder, or `gemma-3-270m` (the embedded model)."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    """Weight dtype. Mixed precision is `training.bf16: true` (bf16 autocast over fp32 weights)."""
+    lora: bool = False
+    """Train LoRA adapters (PEFT) instead of all weights."""
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    """Module names to adapt; `all-linear` is PEFT's shortcut for every linear layer but the output head."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in backward (non-reentrant, so LoRA gradients stay non-zero)."""
+    save_merged: bool = True
+    """For LoRA: save merged full weights (loads anywhere) rather than the adapter alone."""
+
+
+@dataclass
+class DataConfig:
+    data_dir: str | None = None
+    """Local data folder (layout of shared/data); default $CROSSALIGN_DATA, else ../shared/data, else the Hub."""
+    languages: list[str] = field(default_factory=lambda: list(ANALYSIS_LANGUAGES))
+    """Languages paired with the pivot (any code crossalign.languages accepts)."""
+    pivot: str = "eng_Latn"
+    parallel: list[str] = field(default_factory=lambda: ["tatoeba_challenge"])
+    """Translation-pair sources: tatoeba_challenge, tatoeba_laser, flores200:dev, a folder, x.src/x.tgt, .tsv, .jsonl, hub:NAME."""
+    max_pairs_per_language: int | None = 2000
+    exclude_eval_sets: list[str] = field(default_factory=lambda: list(EVAL_SETS))
+    """Contamination guard: pairs whose either side occurs in these evaluation sets are dropped (and counted)."""
+    instructions: list[str] = field(default_factory=list)
+    """Instruction sources (Alpaca/Bactrian-X files, hub:MBZUAI/Bactrian-X, `xstorycloze:train`)."""
+    max_instructions_per_language: int | None = None
+    cross_lingual_p: float = 0.5
+    """Probability that an instruction's answer language differs from its own (AFP's CIT); 0 = plain multilingual SFT."""
+    translation_instructions: bool = True
+    """Also cast the translation pairs as instructions for the LM loss."""
+    translation_template: Literal["afp", "afp_eq", "alignx"] = "afp"
+    p_swap: float = 0.5
+    """Probability that a translation instruction goes pivot <- language instead of pivot -> language."""
+    max_length: int = 256
+    """Token limit of an instruction sequence."""
+    max_sentence_length: int = 64
+    """Token limit of a standalone sentence for the contrastive loss."""
+
+
+@dataclass
+class ObjectiveConfig:
+    lm_weight: float = 1.0
+    """Weight of the causal-LM loss on instruction sequences (AFP's w_cit, AlignX's L_NTP)."""
+    mask_prompt: bool = True
+    """Train on response tokens only (AFP); AlignX's release trains on all tokens."""
+    contrastive_weight: float = 0.0
+    """Weight of the InfoNCE alignment loss (AFP's w_cl, AlignX's lambda_ctr)."""
+    contrastive_input: Literal["pairs", "spans"] = "pairs"
+    """`pairs`: standalone sentences (AFP); `spans`: source/target spans of one translation sequence (AlignX)."""
+    layer: int | str = 9
+    """hidden_states index of the alignment layer (0 = embeddings), or `auto` = best FLORES-dev retrieval layer."""
+    pooling: Literal["mean", "last"] = "mean"
+    """Sentence pooling for `pairs` (mean excludes special tokens); spans always use the span mean."""
+    temperature: float = 0.05
+    symmetric: bool = False
+    """Add the target->source direction to the InfoNCE loss."""
+    contrastive_scale: float = 1.0
+    """Extra factor on the contrastive loss (AlignX's release uses 0.5)."""
+    gather_across_devices: bool = True
+    """Negatives from the global batch: gathered with gradient across data-parallel ranks."""
+    language_matching_weight: float = 0.0
+    """AlignX's lambda_lam: same-language classifier on shifted, span-pooled final-layer states."""
+    language_matching_inner: int = 128
+
+    def __post_init__(self):
+        if isinstance(self.layer, str):
+            if self.layer.strip().lower() == "auto":
+                self.layer = "auto"
+            elif self.layer.strip().lstrip("-").isdigit():
+                self.layer = int(self.layer)
+            else:
+                raise CrossalignError(f"objectives.layer must be a whole number or 'auto', got {self.layer!r}")
+        for name in ("lm_weight", "contrastive_weight", "language_matching_weight"):
+            if getattr(self, name) < 0:
+                raise CrossalignError(f"objectives.{name} must be >= 0, got {getattr(self, name)}")
+        if self.temperature <= 0:
+            raise CrossalignError(f"objectives.temperature must be > 0, got {self.temperature}")
+        if not (self.lm_weight or self.contrastive_weight or self.language_matching_weight):
+            raise CrossalignError("every objective weight is 0: set objectives.lm_weight or objectives.contrastive_weight")
+
+
+@dataclass
+class StageConfig:
+    name: str
+    """Sub-folder of output_dir for this stage's checkpoints and model."""
+    model: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    objectives: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the top-level sections for this stage only."""
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str
+    """Where the run goes: config.yaml, each stage's checkpoints and final model."""
+    recipe: str = "custom"
+    seed: int = 42
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    objectives: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    training: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of transformers.TrainingArguments (max_steps, learning_rate, bf16, deepspeed, fsdp, ...)."""
+    stages: list[StageConfig] = field(default_factory=list)
+
+
+def stage_configs(cfg: TrainConfig) -> list[tuple[str, TrainConfig]]:
+    """Resolve each stage into a complete single-stage config (a run without stages is one stage, 'train')."""
+    if not cfg.stages:
+        return [("train", cfg)]
+    base = to_dict(cfg)
+    base["stages"] = []
+    out = []
+    for stage in cfg.stages:
+        merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+        for section in ("model", "data", "objectives", "training"):
+            merged[section] = {**base[section], **getattr(stage, section)}
+        out.append((stage.name, from_dict(TrainConfig, merged, where=f"stage {stage.name!r}")))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise CrossalignError(f"stage names must differ, got {names}; rename the stages")
+    return out
+
+
+def training_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """The `training` section as TrainingArguments keyword arguments, names checked and values coerced."""
+    from transformers import TrainingArguments
+
+    hints = get_type_hints(TrainingArguments)
+    known = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    kwargs: dict[str, Any] = {
+        "report_to": "none",
+        "logging_steps": 10,
+        "save_strategy": "steps",
+        "save_steps": 500,
+        "save_total_limit": 2,
+        "remove_unused_columns": False,  # our batches carry pair, span and language fields
+        "dataloader_drop_last": True,  # equal per-rank batches for the gathered contrastive loss
+    }
+    for key, value in cfg.training.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "see transformers.TrainingArguments"
+            raise CrossalignError(f"unknown key {key!r} in training: {hint}")
+        if key in ("output_dir", "seed"):
+            raise CrossalignError(f"set {key} at the top level of the recipe, not under training")
+        kwargs[key] = _coerce(value, hints[key], f"training.{key}")
+    kwargs["seed"] = cfg.seed
+    kwargs.setdefault("data_seed", cfg.seed)
+    return kwargs
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Every check that needs no model or data: stage merging, objective values, training keys and types."""
+    for _, scfg in stage_configs(cfg):
+        training_kwargs(scfg)
+
+
+def training_arguments(cfg: TrainConfig, output_dir: str):
+    """transformers.TrainingArguments for one stage."""
+    from transformers import TrainingArguments
+
+    try:
+        return TrainingArguments(output_dir=output_dir, **training_kwargs(cfg))
+    except (ValueError, TypeError) as e:
+        raise CrossalignError(f"invalid training settings: {str(e).splitlines()[0]}") from None

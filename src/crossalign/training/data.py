@@ -1,0 +1,172 @@
+"""Turn a recipe's `data` section into tokenized training items, and pad them into batches.
+
+An item may carry a translation pair for the contrastive loss (`x_input_ids`, `y_input_ids`) and an
+instruction sequence for the LM loss (`input_ids`, `labels`, span masks, language ids). The two streams
+have different lengths; item i takes pair i mod P and sequence i mod S, so an epoch covers the longer
+stream once and the Trainer's sampler shuffles both.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+
+from crossalign import languages
+from crossalign.errors import CrossalignError
+from crossalign.training.config import DataConfig, ObjectiveConfig
+
+log = logging.getLogger("crossalign")
+
+
+def _split_source(spec: str) -> tuple[str, str | None]:
+    # "flores200:dev" -> ("flores200", "dev"); "hub:org/name:cfg" and paths keep their own colons.
+    if spec.startswith("hub:") or "/" in spec or "\\" in spec:
+        return spec, None
+    name, _, split = spec.partition(":")
+    return name, split or None
+
+
+@dataclass
+class TrainingTexts:
+    pairs: list  # list[ParallelCorpus]
+    examples: list  # list[Example]
+    dropped: dict[str, int]
+
+
+def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int) -> TrainingTexts:
+    """Read pairs and instructions, apply the contamination guard, build the instruction examples."""
+    from crossalign.data.contamination import drop_contaminated, evaluation_texts
+    from crossalign.data.instructions import (
+        cross_lingual_instructions,
+        read_instructions,
+        story_instructions,
+        translation_instructions,
+    )
+    from crossalign.data.parallel import load_parallel
+    from crossalign.data.paths import resolve_data_dir
+
+    data_dir = resolve_data_dir(data.data_dir)
+    langs = languages.parse_list(data.languages)
+    pivot = languages.normalize(data.pivot)
+    if not langs:
+        raise CrossalignError("data.languages is empty: list at least one language to align with the pivot")
+    corpora = []
+    for spec in data.parallel:
+        source, split = _split_source(spec)
+        corpora += load_parallel(source, langs, pivot=pivot, split=split, data_dir=data_dir, limit=None)
+    dropped: dict[str, int] = {}
+    if data.exclude_eval_sets and corpora:
+        if data_dir is None:
+            log.warning("contamination guard skipped: no local evaluation data (set --data-dir or CROSSALIGN_DATA)")
+        else:
+            corpora, dropped = drop_contaminated(corpora, evaluation_texts(data_dir, tuple(data.exclude_eval_sets)))
+    if data.max_pairs_per_language:
+        rng = random.Random(seed)
+        for c in corpora:
+            if len(c.src) > data.max_pairs_per_language:
+                keep = sorted(rng.sample(range(len(c.src)), data.max_pairs_per_language))
+                c.src = [c.src[i] for i in keep]
+                c.tgt = [c.tgt[i] for i in keep]
+    examples = []
+    if objectives.lm_weight or objectives.contrastive_input == "spans" or objectives.language_matching_weight:
+        records = []
+        for spec in data.instructions:
+            source, split = _split_source(spec)
+            if source == "xstorycloze":
+                records += story_instructions(data_dir=data_dir, langs=[pivot, *langs], split=split or "train")
+            else:
+                records += read_instructions(spec, langs=[pivot, *langs], data_dir=data_dir,
+                                             limit=data.max_instructions_per_language)
+        if records:
+            examples += cross_lingual_instructions(records, p_switch=data.cross_lingual_p, seed=seed)
+        if data.translation_instructions:
+            examples += translation_instructions(corpora, template=data.translation_template, p_swap=data.p_swap, seed=seed)
+    return TrainingTexts(pairs=corpora, examples=examples, dropped=dropped)
+
+
+class AlignmentDataset(Dataset):
+    """Tokenized pairs and sequences, zipped (see module docstring)."""
+
+    def __init__(self, texts: TrainingTexts, tokenizer, data: DataConfig, objectives: ObjectiveConfig):
+        from crossalign.data.tokenize import encode_example, encode_sentences
+
+        want_pairs = bool(objectives.contrastive_weight) and objectives.contrastive_input == "pairs"
+        want_seqs = bool(objectives.lm_weight) or objectives.contrastive_input == "spans" or bool(objectives.language_matching_weight)
+        want_spans = objectives.contrastive_input == "spans" or bool(objectives.language_matching_weight)
+        self.lang_ids = {c: i for i, c in enumerate(sorted({languages.normalize(data.pivot), *languages.parse_list(data.languages)}))}
+        self.pairs: list[tuple[list[int], list[int]]] = []
+        if want_pairs:
+            for corpus in texts.pairs:
+                xs = encode_sentences(tokenizer, corpus.src, max_length=data.max_sentence_length)["input_ids"]
+                ys = encode_sentences(tokenizer, corpus.tgt, max_length=data.max_sentence_length)["input_ids"]
+                self.pairs += list(zip(xs, ys))
+            if len(self.pairs) < 2:
+                raise CrossalignError("the contrastive loss needs translation pairs, but the data gave fewer than 2; check data.parallel and data.languages")
+        self.seqs: list[dict] = []
+        if want_seqs:
+            for ex in texts.examples:
+                if want_spans and not (ex.src_text and ex.tgt_text):
+                    continue  # spans exist only for translation sequences
+                enc = encode_example(tokenizer, ex, max_length=data.max_length, mask_prompt=objectives.mask_prompt)
+                if want_spans:
+                    enc["src_lang"] = self.lang_ids.get(languages.normalize(ex.src_lang), -1)
+                    enc["tgt_lang"] = self.lang_ids.get(languages.normalize(ex.tgt_lang), -1)
+                self.seqs.append(enc)
+            if not self.seqs:
+                raise CrossalignError("the LM/span objectives need instruction or translation sequences, but none were built; set data.instructions or data.translation_instructions: true")
+        self.length = max(len(self.pairs), len(self.seqs))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict:
+        item: dict = {}
+        if self.pairs:
+            x, y = self.pairs[i % len(self.pairs)]
+            item["x_input_ids"], item["y_input_ids"] = x, y
+        if self.seqs:
+            item.update(self.seqs[i % len(self.seqs)])
+        return item
+
+
+class AlignmentCollator:
+    """Pads each field on the tokenizer's padding side; attention masks come from the lengths."""
+
+    def __init__(self, tokenizer):
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.left = tokenizer.padding_side == "left"
+
+    def _pad(self, seqs: list[list[int]], value: int, length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        if not seqs:
+            raise CrossalignError("empty batch: the data gave no items; check the data section")
+        T = max(length, max(len(s) for s in seqs))
+        ids = torch.full((len(seqs), T), value, dtype=torch.long)
+        mask = torch.zeros((len(seqs), T), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            sl = slice(T - len(s), T) if self.left else slice(0, len(s))
+            ids[r, sl] = torch.tensor(s, dtype=torch.long)
+            mask[r, sl] = 1
+        return ids, mask
+
+    def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        batch: dict[str, torch.Tensor] = {}
+        first = items[0]
+        if "x_input_ids" in first:
+            # x and y share one length: the contrastive loss encodes them in a single forward.
+            T = max(len(it[k]) for it in items for k in ("x_input_ids", "y_input_ids"))
+            for side in ("x", "y"):
+                batch[f"{side}_input_ids"], batch[f"{side}_attention_mask"] = self._pad([it[f"{side}_input_ids"] for it in items], self.pad_id, T)
+        if "input_ids" in first:
+            batch["input_ids"], batch["attention_mask"] = self._pad([it["input_ids"] for it in items], self.pad_id)
+            batch["labels"], _ = self._pad([it["labels"] for it in items], -100)
+            for key in ("src_span", "tgt_span"):
+                if key in first:
+                    batch[key], _ = self._pad([it[key] for it in items], 0)
+            for key in ("src_lang", "tgt_lang"):
+                if key in first:
+                    batch[key] = torch.tensor([it[key] for it in items], dtype=torch.long)
+        return batch

@@ -1,0 +1,147 @@
+"""Run a recipe: each stage loads the previous stage's model, trains, and saves a standard model folder.
+
+Output layout (one stage: `<output_dir>/`; several: `<output_dir>/<stage>/`):
+    config.yaml          the resolved config of the whole run (top level)
+    checkpoint-N/        Trainer checkpoints (LM via save_pretrained + alignment heads), for --resume
+    model/               the final LM: merged weights, loadable by plain transformers, lm-eval, vLLM
+    adapter/             (LoRA) the adapter alone; `crossalign merge` rebuilds model/ from it
+    metrics.json         every logged step (losses per term, tokens/s, peak memory) and the data counts
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from crossalign.config import save_config
+from crossalign.errors import CrossalignError
+from crossalign.training.config import TrainConfig, stage_configs, training_arguments, validate
+
+log = logging.getLogger("crossalign")
+
+RUN_MARKER = "config.yaml"
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def prepare_output_dir(out: Path, overwrite: bool, resume: bool) -> None:
+    """Refuse to clobber: an existing run needs --overwrite (replace) or --resume (continue)."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    is_run = (out / RUN_MARKER).is_file()
+    if resume:
+        if not is_run:
+            raise CrossalignError(f"--resume: {out} holds no crossalign run (no {RUN_MARKER}); check output_dir")
+        return
+    if not overwrite:
+        what = "a run" if is_run else "files"
+        raise CrossalignError(f"output_dir {out} already holds {what}; pass --overwrite to replace it, --resume to continue it, or choose another output_dir")
+    if not is_run:
+        raise CrossalignError(f"output_dir {out} holds files that are not a crossalign run; --overwrite only replaces runs: choose another output_dir")
+    if _is_main():
+        shutil.rmtree(out)
+
+
+def _resolve_layer(cfg: TrainConfig, lm, tok) -> None:
+    if str(cfg.objectives.layer).lower() != "auto":
+        try:
+            cfg.objectives.layer = int(cfg.objectives.layer)
+        except ValueError:
+            raise CrossalignError(f"objectives.layer must be an integer or 'auto', got {cfg.objectives.layer!r}") from None
+        return
+    if not cfg.objectives.contrastive_weight:
+        cfg.objectives.layer = 0
+        return
+    from crossalign.analysis import suggest_layer
+
+    cfg.objectives.layer = int(suggest_layer(lm, tok, languages=cfg.data.languages, pivot=cfg.data.pivot, data_dir=cfg.data.data_dir, pooling=cfg.objectives.pooling))
+    log.info("layer=auto chose hidden_states[%d] (best FLORES-dev retrieval)", cfg.objectives.layer)
+
+
+def _latest_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, resume: bool) -> Path:
+    from transformers import set_seed
+
+    from crossalign.models import apply_lora, load_model_and_tokenizer, model_info, save_model
+    from crossalign.objectives.composite import AlignmentModel
+    from crossalign.pooling import special_token_ids
+    from crossalign.training.data import AlignmentCollator, AlignmentDataset, build_texts
+    from crossalign.training.trainer import AlignmentTrainer
+
+    final = stage_dir / "model"
+    if (final / "config.json").is_file():
+        log.info("stage %s already finished: %s", name, final)
+        return final
+    set_seed(cfg.seed)
+    lm, tok = load_model_and_tokenizer(model_name, dtype=cfg.model.dtype, padding_side="right")
+    _resolve_layer(cfg, lm, tok)
+    if cfg.model.lora:
+        lm = apply_lora(lm, r=cfg.model.lora_r, alpha=cfg.model.lora_alpha, dropout=cfg.model.lora_dropout,
+                        target_modules=cfg.model.lora_target_modules, gradient_checkpointing=cfg.model.gradient_checkpointing)
+    elif cfg.model.gradient_checkpointing:
+        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    texts = build_texts(cfg.data, cfg.objectives, cfg.seed)
+    dataset = AlignmentDataset(texts, tok, cfg.data, cfg.objectives)
+    model = AlignmentModel(lm, cfg.objectives, special_token_ids(tok))
+    args = training_arguments(cfg, str(stage_dir))
+    trainer = AlignmentTrainer(model=model, args=args, train_dataset=dataset, data_collator=AlignmentCollator(tok), processing_class=tok)
+    counts = {
+        "pairs": len(dataset.pairs), "sequences": len(dataset.seqs),
+        "pairs_per_corpus": {c.name: len(c.src) for c in texts.pairs},
+        "dropped_by_contamination_guard": texts.dropped,
+    }
+    log.info("stage %s: %s", name, json.dumps(counts))
+    start = time.time()
+    ckpt = _latest_checkpoint(stage_dir) if resume else None
+    result = trainer.train(resume_from_checkpoint=ckpt)
+    wall = time.time() - start
+    # Atomic final save: a killed save never leaves a folder that looks like a finished model.
+    tmp = stage_dir / ".model.tmp"
+    if trainer.is_world_process_zero() and tmp.exists():
+        shutil.rmtree(tmp)
+    if cfg.model.lora:
+        trainer.save_model(str(stage_dir / ".adapter.tmp"))
+        if trainer.is_world_process_zero():
+            os.replace(stage_dir / ".adapter.tmp", stage_dir / "adapter") if not (stage_dir / "adapter").exists() else None
+            save_model(lm, tok, tmp, merge=True, overwrite=True)
+    else:
+        trainer.save_model(str(tmp))
+    if trainer.is_world_process_zero():
+        os.replace(tmp, final)
+        metrics = {
+            "stage": name, "model": model_info(lm), "data": counts, "train": result.metrics,
+            "wall_seconds": round(wall, 1), "log_history": trainer.state.log_history,
+        }
+        (stage_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False) -> Path:
+    """Train every stage of `cfg`; returns the final model folder."""
+    out = Path(cfg.output_dir)
+    prepare_output_dir(out, overwrite, resume)
+    stages = stage_configs(cfg)
+    validate(cfg)  # fail on a bad config before any model loads
+    if _is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        if not (resume and (out / RUN_MARKER).is_file()):
+            save_config(cfg, out / RUN_MARKER)
+    model_name = cfg.model.name
+    final = None
+    for name, scfg in stages:
+        stage_dir = out if len(stages) == 1 else out / name
+        final = train_stage(name, scfg, stage_dir, model_name, resume)
+        model_name = str(final)
+    return final
