@@ -73,3 +73,12 @@ def test_span_pool_shift_and_empty_span():
     assert span_mean_pool(hidden, span, shift=1).item() == pytest.approx(1.5)  # states at t-1
     with pytest.raises(CrossalignError, match="empty span"):
         mean_pool(hidden, torch.zeros(1, 5), what="span")
+
+
+def test_capture_final_layer_ignores_logits_to_keep(tiny_tokenizer):
+    model = build_tiny_model("llama", tiny_tokenizer)
+    enc = tiny_tokenizer(SENTS, return_tensors="pt", padding=True)
+    full = model(**enc, output_hidden_states=True).hidden_states
+    with capture_hidden_states(model, [2]) as states:
+        model(**enc, logits_to_keep=1)
+    torch.testing.assert_close(states[2], full[2])

@@ -237,3 +237,24 @@ def test_language_matching_rejects_bad_shapes():
         loss_fn(torch.randn(4, 5), torch.tensor([0, 1, 0, 1]))
     with pytest.raises(ValueError):
         loss_fn(torch.randn(4, 6), torch.tensor([0, 1, 0]))
+
+
+def test_lm_loss_on_predicting_positions_only_equals_full_loss(tiny_tokenizer):
+    """AlignmentModel projects only positions that predict a label: same loss and gradients as the full path."""
+    from conftest import build_tiny_model
+    from crossalign.objectives.composite import AlignmentModel
+    from crossalign.training.config import ObjectiveConfig
+
+    model = build_tiny_model("gemma3", tiny_tokenizer)
+    enc = tiny_tokenizer(["The cat sat on the mat.", "Paka aliketi kwenye mkeka."], return_tensors="pt", padding=True)
+    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+    labels[:, :4] = -100
+    wrapper = AlignmentModel(model, ObjectiveConfig(lm_weight=1.0), special_ids=[0, 1, 2])
+    ours = wrapper(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels)["lm"]
+    ours.backward()
+    g_ours = model.model.embed_tokens.weight.grad.clone()
+    model.zero_grad()
+    ref = model(**enc, labels=labels).loss
+    ref.backward()
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(g_ours, model.model.embed_tokens.weight.grad)

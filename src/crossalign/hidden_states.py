@@ -111,19 +111,19 @@ class _Recorder:
 def capture_hidden_states(model: nn.Module, layers: list[int]) -> Iterator[dict[int, torch.Tensor]]:
     """Record hidden_states[k] for k in `layers` during a full causal-LM forward run inside the block.
 
-    The final entry (k == num_layers, after the final norm) is read as the input of the output
-    embedding (lm_head), which is that normed state in every transformers causal LM."""
+    The final entry (k == num_layers, after the final norm) is the bare transformer's output
+    (`last_hidden_state`), taken from a hook on it: every position, whatever `logits_to_keep` says."""
     ks = sorted({check_layer(model, k) for k in layers})
     n = num_layers(model)
     rec = _Recorder(model, [k for k in ks if k < n], stop_after=None)
     if n in ks:
-        head = _unwrap(model).get_output_embeddings()
+        decoder = _unwrap(model).base_model
 
-        def head_pre_hook(module, args):
+        def decoder_hook(module, args, output):
             if rec.armed:
-                rec.states[n] = args[0]
+                rec.states[n] = output[0] if isinstance(output, (tuple, list)) else output.last_hidden_state
 
-        rec.handles.append(head.register_forward_pre_hook(head_pre_hook))
+        rec.handles.append(decoder.register_forward_hook(decoder_hook))
     try:
         yield rec.states
     finally:

@@ -398,6 +398,8 @@ def apply_lora(
         raise CrossalignError("the model already has a LoRA adapter: merge it first (crossalign merge) or train it as is")
     if int(r) < 1:
         raise CrossalignError(f"LoRA rank r={r} must be a positive integer (e.g. 16)")
+    if isinstance(target_modules, (list, tuple)) and list(target_modules) == ["all-linear"]:
+        target_modules = "all-linear"  # PEFT takes its shortcut only as a plain string
     if isinstance(target_modules, str) and target_modules != "all-linear":
         target_modules = [m.strip() for m in target_modules.split(",") if m.strip()]
     config = LoraConfig(

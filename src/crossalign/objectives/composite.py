@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from crossalign.hidden_states import capture_hidden_states, check_layer, hidden_states, num_layers
+from crossalign.objectives.causal_lm import causal_lm_loss
 from crossalign.objectives.contrastive import ContrastiveLoss
 from crossalign.objectives.language_matching import LanguageMatchingLoss
 from crossalign.pooling import pool, span_mean_pool
@@ -82,15 +83,15 @@ class AlignmentModel(nn.Module):
         want_spans = self.weights["contrastive"] and self.cfg.contrastive_input == "spans"
         want_lam = self.language_matching is not None
         layers = ([self.layer] if want_spans else []) + ([num_layers(self.lm)] if want_lam else [])
-        labels = batch["labels"] if need_lm else None
+        # The vocabulary projection dominates the LM loss (262k x 640 for Gemma 3 270M): project only the
+        # positions that predict a label token. With prompt masking that skips most of every sequence.
+        keep, targets = self._predicting_positions(batch["labels"]) if need_lm else (None, None)
+        kwargs = {"logits_to_keep": keep} if keep is not None else {"logits_to_keep": 1}
         with capture_hidden_states(self.lm, layers) as states:
-            out = self.lm(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels,
-                num_items_in_batch=num_items_in_batch if labels is not None else None, use_cache=False,
-            )
+            out = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False, **kwargs)
         terms = {}
         if need_lm:
-            terms["lm"] = out.loss
+            terms["lm"] = causal_lm_loss(out.logits, targets, num_items_in_batch, shifted=True)
         if want_spans:
             h = states[self.layer].float()
             src = span_mean_pool(h, batch["src_span"])
@@ -103,6 +104,15 @@ class AlignmentModel(nn.Module):
             langs = torch.cat([batch["src_lang"], batch["tgt_lang"]])
             terms["language_matching"] = self.language_matching.compute_loss_from_embeddings(emb, langs)
         return terms
+
+    @staticmethod
+    def _predicting_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positions t whose next token t+1 is a label in any row, and the labels they predict [B, K]."""
+        nxt = labels[:, 1:]
+        keep = (nxt != -100).any(dim=0).nonzero().squeeze(-1)
+        if keep.numel() == 0:
+            keep = torch.zeros(1, dtype=torch.long, device=labels.device)  # all masked: the loss is 0
+        return keep, nxt[:, keep]
 
     # ---- API ----------------------------------------------------------------------------------------
     def forward(self, num_items_in_batch=None, **batch) -> dict[str, torch.Tensor]:

@@ -31,6 +31,6 @@ def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from crossalign.training.run import run_training
 
-    final = run_training(cfg, overwrite=args.overwrite, resume=args.resume)
-    print(f"model saved to {final}")
+    result = run_training(cfg, overwrite=args.overwrite, resume=args.resume)
+    print(f"model saved to {result.model_dir}")
     return 0

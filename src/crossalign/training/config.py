@@ -180,6 +180,10 @@ def training_kwargs(cfg: TrainConfig) -> dict[str, Any]:
         kwargs[key] = _coerce(value, hints[key], f"training.{key}")
     kwargs["seed"] = cfg.seed
     kwargs.setdefault("data_seed", cfg.seed)
+    import torch
+
+    if not torch.cuda.is_available():  # bf16 autocast on CPU needs the Trainer told it is a CPU run
+        kwargs.setdefault("use_cpu", True)
     return kwargs
 
 

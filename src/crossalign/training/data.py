@@ -74,13 +74,16 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int) -> Tra
     examples = []
     if objectives.lm_weight or objectives.contrastive_input == "spans" or objectives.language_matching_weight:
         records = []
+        wanted = {pivot, *langs}
         for spec in data.instructions:
             source, split = _split_source(spec)
+            # Instruction sets cover other languages than ours: use the overlap, never fail on the rest.
             if source == "xstorycloze":
-                records += story_instructions(data_dir=data_dir, langs=[pivot, *langs], split=split or "train")
+                have = [c for c in languages.parse_list(list(XSTORYCLOZE_LANGS)) if c in wanted]
+                records += story_instructions(data_dir=data_dir, langs=have, split=split or "train")
             else:
-                records += read_instructions(spec, langs=[pivot, *langs], data_dir=data_dir,
-                                             limit=data.max_instructions_per_language)
+                records += [r for r in read_instructions(spec, langs=None, data_dir=data_dir, limit=data.max_instructions_per_language)
+                            if languages.normalize(r.lang) in wanted]
         if records:
             examples += cross_lingual_instructions(records, p_switch=data.cross_lingual_p, seed=seed)
         if data.translation_instructions:
@@ -92,7 +95,7 @@ class AlignmentDataset(Dataset):
     """Tokenized pairs and sequences, zipped (see module docstring)."""
 
     def __init__(self, texts: TrainingTexts, tokenizer, data: DataConfig, objectives: ObjectiveConfig):
-        from crossalign.data.tokenize import encode_example, encode_sentences
+        from crossalign.data.tokenize import SequenceTooLong, encode_example, encode_sentences
 
         want_pairs = bool(objectives.contrastive_weight) and objectives.contrastive_input == "pairs"
         want_seqs = bool(objectives.lm_weight) or objectives.contrastive_input == "spans" or bool(objectives.language_matching_weight)
@@ -107,17 +110,26 @@ class AlignmentDataset(Dataset):
             if len(self.pairs) < 2:
                 raise CrossalignError("the contrastive loss needs translation pairs, but the data gave fewer than 2; check data.parallel and data.languages")
         self.seqs: list[dict] = []
+        self.too_long = 0
         if want_seqs:
             for ex in texts.examples:
                 if want_spans and not (ex.src_text and ex.tgt_text):
                     continue  # spans exist only for translation sequences
-                enc = encode_example(tokenizer, ex, max_length=data.max_length, mask_prompt=objectives.mask_prompt)
+                try:
+                    enc = encode_example(tokenizer, ex, max_length=data.max_length, mask_prompt=objectives.mask_prompt)
+                except SequenceTooLong:
+                    self.too_long += 1
+                    continue
                 if want_spans:
                     enc["src_lang"] = self.lang_ids.get(languages.normalize(ex.src_lang), -1)
                     enc["tgt_lang"] = self.lang_ids.get(languages.normalize(ex.tgt_lang), -1)
                 self.seqs.append(enc)
+            if self.too_long:
+                log.warning("dropped %d sequences longer than data.max_length=%d", self.too_long, data.max_length)
             if not self.seqs:
-                raise CrossalignError("the LM/span objectives need instruction or translation sequences, but none were built; set data.instructions or data.translation_instructions: true")
+                why = f"all {self.too_long} were longer than data.max_length={data.max_length}: raise it" if self.too_long else \
+                    "set data.instructions or data.translation_instructions: true"
+                raise CrossalignError(f"the LM/span objectives need instruction or translation sequences, but none were built; {why}")
         self.length = max(len(self.pairs), len(self.seqs))
 
     def __len__(self) -> int:

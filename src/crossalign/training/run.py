@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from crossalign.config import save_config
@@ -70,7 +71,16 @@ def _latest_checkpoint(folder: Path) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
-def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, resume: bool) -> Path:
+@dataclass
+class TrainResult:
+    model_dir: Path
+    """The last stage's final model folder."""
+    lm: object = None
+    """The trained LM in memory (None when the stage was already finished)."""
+    metrics: dict = field(default_factory=dict)
+
+
+def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, resume: bool) -> TrainResult:
     from transformers import set_seed
 
     from crossalign.models import apply_lora, load_model_and_tokenizer, model_info, save_model
@@ -82,7 +92,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     final = stage_dir / "model"
     if (final / "config.json").is_file():
         log.info("stage %s already finished: %s", name, final)
-        return final
+        return TrainResult(final)
     set_seed(cfg.seed)
     lm, tok = load_model_and_tokenizer(model_name, dtype=cfg.model.dtype, padding_side="right")
     _resolve_layer(cfg, lm, tok)
@@ -97,7 +107,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     args = training_arguments(cfg, str(stage_dir))
     trainer = AlignmentTrainer(model=model, args=args, train_dataset=dataset, data_collator=AlignmentCollator(tok), processing_class=tok)
     counts = {
-        "pairs": len(dataset.pairs), "sequences": len(dataset.seqs),
+        "pairs": len(dataset.pairs), "sequences": len(dataset.seqs), "sequences_too_long": dataset.too_long,
         "pairs_per_corpus": {c.name: len(c.src) for c in texts.pairs},
         "dropped_by_contamination_guard": texts.dropped,
     }
@@ -117,19 +127,19 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
             save_model(lm, tok, tmp, merge=True, overwrite=True)
     else:
         trainer.save_model(str(tmp))
+    metrics = {
+        "stage": name, "model": model_info(lm), "data": counts, "train": result.metrics,
+        "wall_seconds": round(wall, 1), "log_history": trainer.state.log_history,
+    }
     if trainer.is_world_process_zero():
         os.replace(tmp, final)
-        metrics = {
-            "stage": name, "model": model_info(lm), "data": counts, "train": result.metrics,
-            "wall_seconds": round(wall, 1), "log_history": trainer.state.log_history,
-        }
         (stage_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
     trainer.accelerator.wait_for_everyone()
-    return final
+    return TrainResult(final, lm, metrics)
 
 
-def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False) -> Path:
-    """Train every stage of `cfg`; returns the final model folder."""
+def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False) -> TrainResult:
+    """Train every stage of `cfg`; returns the last stage's result (its model folder, the LM in memory)."""
     out = Path(cfg.output_dir)
     prepare_output_dir(out, overwrite, resume)
     stages = stage_configs(cfg)
@@ -139,9 +149,9 @@ def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False
         if not (resume and (out / RUN_MARKER).is_file()):
             save_config(cfg, out / RUN_MARKER)
     model_name = cfg.model.name
-    final = None
+    result = None
     for name, scfg in stages:
         stage_dir = out if len(stages) == 1 else out / name
-        final = train_stage(name, scfg, stage_dir, model_name, resume)
-        model_name = str(final)
-    return final
+        result = train_stage(name, scfg, stage_dir, model_name, resume)
+        model_name = str(result.model_dir)
+    return result

@@ -1,0 +1,153 @@
+"""AFP training step: crossalign (bf16 autocast, forward cut at the alignment layer) vs a naive step
+(fp32, full forwards with output_hidden_states=True for the pairs and a second full forward for the LM loss).
+
+Batch: 8 translation pairs (x, y) + 8 instruction sequences, each exactly 64 tokens, Gemma 3 270M.
+Each configuration runs in its own process so peak memory is its own. Writes
+benchmarks/results/train_step_speed.{json,md}.
+
+    .venv/bin/python benchmarks/train_step_speed.py [--steps 5] [--warmup 2] [--modes ours-full,naive-full,ours-lora,naive-lora]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+B, T, LAYER = 8, 64, 9
+
+
+def _batch(tok, data_dir):
+    import torch
+
+    from crossalign.data.parallel import load_multiway
+
+    texts = load_multiway("flores200", ["eng_Latn", "deu_Latn"], "dev", data_dir=data_dir, limit=200)
+
+    def block(lines, start):
+        ids = []
+        i = start
+        while len(ids) < T:  # concatenate sentences until 64 tokens, then cut: every row exactly T
+            ids += tok(lines[i], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            i += 1
+        return [tok.bos_token_id] + ids[: T - 1], i
+
+    rows = {"x": [], "y": [], "seq": []}
+    i = j = 0
+    for _ in range(B):
+        x, i2 = block(texts["eng_Latn"], i)
+        y, _ = block(texts["deu_Latn"], i)
+        s, j = block(texts["deu_Latn"], 100 + j)
+        rows["x"].append(x), rows["y"].append(y), rows["seq"].append(s)
+        i = i2
+    t = {k: torch.tensor(v) for k, v in rows.items()}
+    ones = torch.ones(B, T, dtype=torch.long)
+    labels = t["seq"].clone()
+    labels[:, : T // 2] = -100  # prompt half masked, as in instruction tuning
+    return {"x_input_ids": t["x"], "x_attention_mask": ones, "y_input_ids": t["y"], "y_attention_mask": ones,
+            "input_ids": t["seq"], "attention_mask": ones, "labels": labels}
+
+
+def run_one(mode: str, steps: int, warmup: int, data_dir: str | None) -> dict:
+    import torch
+
+    from crossalign.models import apply_lora, load_model_and_tokenizer
+    from crossalign.objectives import ContrastiveLoss
+    from crossalign.objectives.composite import AlignmentModel
+    from crossalign.pooling import pool, special_token_ids
+    from crossalign.training.config import ObjectiveConfig
+
+    torch.manual_seed(0)
+    impl, kind = mode.split("-")
+    lm, tok = load_model_and_tokenizer("gemma-3-270m")
+    if kind == "lora":
+        lm = apply_lora(lm)
+    lm.train()
+    batch = _batch(tok, data_dir)
+    special = special_token_ids(tok)
+    cfg = ObjectiveConfig(lm_weight=1.5, contrastive_weight=1.0, contrastive_input="pairs", layer=LAYER, pooling="mean")
+    model = AlignmentModel(lm, cfg, special)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-5)
+    closs = ContrastiveLoss(temperature=0.05)
+
+    def ours():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            terms = model(**batch)
+            return model.combine(terms)
+
+    def naive():
+        ids = torch.cat([batch["x_input_ids"], batch["y_input_ids"]])
+        mask = torch.cat([batch["x_attention_mask"], batch["y_attention_mask"]])
+        hs = lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[LAYER]
+        x, y = pool(hs, ids, mask, "mean", special).chunk(2)
+        lm_loss = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+        return closs.compute_loss_from_embeddings(x, y) + 1.5 * lm_loss
+
+    step_fn = ours if impl == "ours" else naive
+    times, losses = [], []
+    for s in range(warmup + steps):
+        t0 = time.perf_counter()
+        loss = step_fn()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        dt = time.perf_counter() - t0
+        if s >= warmup:
+            times.append(dt)
+            losses.append(float(loss))
+    tokens = 3 * B * T
+    mean = sum(times) / len(times)
+    return {"mode": mode, "seconds_per_step": round(mean, 3), "tokens_per_second": round(tokens / mean, 1),
+            "step_times": [round(t, 3) for t in times], "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+            "trainable_parameters": sum(p.numel() for p in params), "first_loss": losses[0]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--modes", default="ours-full,naive-full,ours-lora,naive-lora")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.one:
+        print("RESULT " + json.dumps(run_one(a.one, a.steps, a.warmup, a.data_dir)))
+        return
+    rows = []
+    for mode in a.modes.split(","):
+        cmd = [sys.executable, __file__, "--one", mode, "--steps", str(a.steps), "--warmup", str(a.warmup)]
+        if a.data_dir:
+            cmd += ["--data-dir", a.data_dir]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+        line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+        if line is None:
+            sys.exit(f"{mode} failed:\n{out.stderr[-3000:]}")
+        rows.append(json.loads(line[7:]))
+        print(rows[-1], flush=True)
+    by = {r["mode"]: r for r in rows}
+    speedups = {k: round(by[f"naive-{k}"]["seconds_per_step"] / by[f"ours-{k}"]["seconds_per_step"], 2)
+                for k in ("full", "lora") if f"naive-{k}" in by and f"ours-{k}" in by}
+    import torch
+
+    result = {"benchmark": "AFP step, Gemma 3 270M, 8 pairs + 8 sequences x 64 tokens", "rows": rows, "speedup": speedups,
+              "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
+              "command": "python benchmarks/train_step_speed.py " + " ".join(sys.argv[1:])}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "train_step_speed.json").write_text(json.dumps(result, indent=2))
+    md = ["| mode | s/step | tokens/s | peak RSS GB | trainable params |", "|---|---|---|---|---|"]
+    md += [f"| {r['mode']} | {r['seconds_per_step']} | {r['tokens_per_second']} | {r['peak_rss_gb']} | {r['trainable_parameters']:,} |" for r in rows]
+    md += ["", f"Speed-up of crossalign over the naive step: {speedups}", "", f"`{result['command']}`"]
+    (RESULTS / "train_step_speed.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
