@@ -65,10 +65,22 @@ def _resolve_layer(cfg: TrainConfig, lm, tok) -> None:
     log.info("layer=auto chose hidden_states[%d] (best FLORES-dev retrieval)", cfg.objectives.layer)
 
 
-def _latest_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def latest_complete_checkpoint(folder: Path) -> str | None:
+    """Newest checkpoint-N whose trainer_state.json (the Trainer writes it last) is complete JSON.
 
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    A job killed while writing a checkpoint leaves a folder that looks like one; resuming from it would
+    load half the state, so such folders are skipped."""
+    if not folder.is_dir():
+        return None
+    steps = sorted((int(p.name.split("-")[1]), p) for p in folder.glob("checkpoint-*") if p.name.split("-")[1].isdigit())
+    for _, path in reversed(steps):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning("skipping incomplete checkpoint %s", path)
+            continue
+        return str(path)
+    return None
 
 
 @dataclass
@@ -113,7 +125,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     }
     log.info("stage %s: %s", name, json.dumps(counts))
     start = time.time()
-    ckpt = _latest_checkpoint(stage_dir) if resume else None
+    ckpt = latest_complete_checkpoint(stage_dir) if resume else None
     result = trainer.train(resume_from_checkpoint=ckpt)
     wall = time.time() - start
     # Atomic final save: a killed save never leaves a folder that looks like a finished model.
