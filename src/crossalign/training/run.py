@@ -140,7 +140,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     else:
         trainer.save_model(str(tmp))
     metrics = {
-        "stage": name, "model": model_info(lm), "data": counts, "train": result.metrics,
+        "stage": name, "model": model_info(lm), "layer": cfg.objectives.layer, "data": counts, "train": result.metrics,
         "wall_seconds": round(wall, 1), "log_history": trainer.state.log_history,
     }
     if trainer.is_world_process_zero():
