@@ -44,6 +44,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             except CrossalignError as e:
                 errors.append(str(e))
         raise CrossalignError(f"{where}: {value!r} is not a {' or '.join(_type_name(a) for a in args)}; fix the value")
+    if value is None:
+        raise CrossalignError(f"{where} is empty (null) but needs a {_type_name(tp)}; give it a value")
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -176,6 +178,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
                 else:
                     node = node[int(part)]
             else:
+                if part.isdigit():
+                    raise CrossalignError(f"override {key!r}: {'.'.join(parts[:i])!r} has no item {part}, it is not a list or is empty (not an index)")
                 if last:
                     node[part] = value
                 else:

@@ -136,6 +136,24 @@ class TrainConfig:
     """Keyword arguments of transformers.TrainingArguments (max_steps, learning_rate, bf16, deepspeed, fsdp, ...)."""
     stages: list[StageConfig] = field(default_factory=list)
 
+    def __post_init__(self):
+        self.training = _typed_training(self.training)
+        for stage in self.stages:
+            stage.training = _typed_training(stage.training)
+
+
+def _training_hints() -> dict[str, Any]:
+    from transformers import TrainingArguments
+
+    return get_type_hints(TrainingArguments)
+
+
+def _typed_training(section: dict[str, Any]) -> dict[str, Any]:
+    """Coerce known TrainingArguments keys to their declared types (YAML reads 1e-5 as a string);
+    unknown keys are reported by `validate`."""
+    hints = _training_hints()
+    return {k: (_coerce(v, hints[k], f"training.{k}") if k in hints else v) for k, v in section.items()}
+
 
 def stage_configs(cfg: TrainConfig) -> list[tuple[str, TrainConfig]]:
     """Resolve each stage into a complete single-stage config (a run without stages is one stage, 'train')."""

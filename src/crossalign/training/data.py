@@ -41,6 +41,7 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int) -> Tra
     """Read pairs and instructions, apply the contamination guard, build the instruction examples."""
     from crossalign.data.contamination import drop_contaminated, evaluation_texts
     from crossalign.data.instructions import (
+        XSTORYCLOZE_LANGS,
         cross_lingual_instructions,
         read_instructions,
         story_instructions,

@@ -156,14 +156,22 @@ def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False
     prepare_output_dir(out, overwrite, resume)
     stages = stage_configs(cfg)
     validate(cfg)  # fail on a bad config before any model loads
+    created = not out.exists() or not any(out.iterdir())
     if _is_main():
         out.mkdir(parents=True, exist_ok=True)
         if not (resume and (out / RUN_MARKER).is_file()):
             save_config(cfg, out / RUN_MARKER)
     model_name = cfg.model.name
     result = None
-    for name, scfg in stages:
-        stage_dir = out if len(stages) == 1 else out / name
-        result = train_stage(name, scfg, stage_dir, model_name, resume)
-        model_name = str(result.model_dir)
+    try:
+        for name, scfg in stages:
+            stage_dir = out if len(stages) == 1 else out / name
+            result = train_stage(name, scfg, stage_dir, model_name, resume)
+            model_name = str(result.model_dir)
+    except BaseException:
+        # A run that failed before writing any checkpoint or model leaves no folder behind, so fixing the
+        # input and running the same command again needs no --overwrite.
+        if created and _is_main() and not any(p.name != RUN_MARKER for p in out.rglob("*") if p.is_file()):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     return result

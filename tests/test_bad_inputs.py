@@ -1,0 +1,133 @@
+"""Every command, many bad inputs: one line naming the problem and the fix, exit code 2, no traceback,
+and nothing the user wrote is changed. Each case is (id, argv template, text the message must contain)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crossalign.cli import main
+from test_train_recipe import _recipe
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, tiny_gemma_dir):
+    """A workspace of good and bad inputs, built once."""
+    root = tmp_path_factory.mktemp("bad_inputs")
+    recipe = _recipe(root, tiny_gemma_dir)  # writes pairs.tsv, instructions.jsonl, recipe.yaml
+    cfg = yaml.safe_load(recipe.read_text())
+
+    def variant(name, **data):
+        c = json.loads(json.dumps(cfg))
+        c["data"].update(data)
+        c["output_dir"] = str(root / f"out-{name}")
+        p = root / f"{name}.yaml"
+        p.write_text(yaml.safe_dump(c))
+        return p
+
+    (root / "x.src").write_text("one\ntwo\nthree\n")
+    (root / "x.tgt").write_text("eins\nzwei\n")
+    (root / "e.src").write_text("one\ntwo\n")
+    (root / "e.tgt").write_text("eins\n\n")
+    (root / "bin.src").write_bytes(b"one\n\xff\xfe\x00two\n")
+    (root / "bin.tgt").write_text("eins\nzwei\n")
+    variant("misaligned", parallel=[str(root / "x.src")])
+    variant("emptyline", parallel=[str(root / "e.src")])
+    variant("binary", parallel=[str(root / "bin.src")])
+    variant("missingfile", parallel=[str(root / "nope.tsv")])
+    variant("badlang", languages=["xx"])
+    (root / "broken.yaml").write_text("model: [unclosed\n")
+    (root / "nomodel").mkdir()
+    (root / "nomodel" / "notes.txt").write_text("not a model")
+    (root / "orphan_adapter").mkdir()
+    (root / "orphan_adapter" / "adapter_config.json").write_text(json.dumps(
+        {"peft_type": "LORA", "base_model_name_or_path": str(root / "gone"), "task_type": "CAUSAL_LM", "r": 4, "target_modules": ["q_proj"]}))
+    run = root / "existing_run"
+    run.mkdir()
+    (run / "config.yaml").write_text("recipe: old\n")
+    (run / "model.txt").write_text("precious")
+    (root / "not_results.json").write_text("[1, 2, 3]")
+    (root / "garbage.json").write_bytes(b"\x00\x01 not json")
+    other = root / "other_files"
+    other.mkdir()
+    (other / "thesis.tex").write_text("keep me")
+    return {"root": root, "recipe": recipe, "model": tiny_gemma_dir}
+
+
+# (id, argv with {root}/{recipe}/{model} placeholders, expected fragment of the message)
+CASES = [
+    ("train: recipe file missing", ["train", "{root}/missing.yaml"], "not found"),
+    ("train: unknown recipe name", ["train", "afpp"], "unknown recipe"),
+    ("train: YAML syntax error", ["train", "{root}/broken.yaml"], "not valid YAML"),
+    ("train: missing required key", ["train", "afp-cpu", "output_dir=null"], "output_dir"),
+    ("train: misspelt key", ["train", "{recipe}", "objectives.temprature=0.1"], "did you mean 'temperature'"),
+    ("train: misspelt Trainer key", ["train", "{recipe}", "training.lerning_rate=1"], "did you mean 'learning_rate'"),
+    ("train: wrong type", ["train", "{recipe}", "training.max_steps=many"], "not an integer"),
+    ("train: bool of wrong type", ["train", "{recipe}", "model.lora=maybe"], "not a boolean"),
+    ("train: override without =", ["train", "{recipe}", "training.max_steps"], "key=value"),
+    ("train: list index out of range", ["train", "afp-cpu", "stages.3.name=x"], "not an index"),
+    ("train: layer not a number", ["train", "{recipe}", "objectives.layer=middle"], "whole number or 'auto'"),
+    ("train: layer outside the model", ["train", "{recipe}", "objectives.layer=12"], "outside the model"),
+    ("train: negative weight", ["train", "{recipe}", "objectives.lm_weight=-1"], ">= 0"),
+    ("train: zero temperature", ["train", "{recipe}", "objectives.temperature=0"], "temperature"),
+    ("train: every weight zero", ["train", "{recipe}", "objectives.lm_weight=0", "objectives.contrastive_weight=0"], "every objective weight is 0"),
+    ("train: unknown pooling", ["train", "{recipe}", "objectives.pooling=max"], "not one of"),
+    ("train: unknown language code", ["train", "{root}/badlang.yaml"], "unknown language code 'xx'"),
+    ("train: parallel files of different lengths", ["train", "{root}/misaligned.yaml"], "x.tgt"),
+    ("train: empty line on one side", ["train", "{root}/emptyline.yaml"], "line 2"),
+    ("train: undecodable bytes", ["train", "{root}/binary.yaml"], "bin.src"),
+    ("train: parallel file missing", ["train", "{root}/missingfile.yaml"], "nope.tsv"),
+    ("train: model folder that is not a model", ["train", "{recipe}", "model.name={root}/nomodel"], "nomodel"),
+    ("train: adapter without its base", ["train", "{recipe}", "model.name={root}/orphan_adapter"], "base"),
+    ("train: output folder holds a run", ["train", "{recipe}", "output_dir={root}/existing_run"], "--overwrite"),
+    ("train: --overwrite on non-run files", ["train", "{recipe}", "output_dir={root}/other_files", "--overwrite"], "not a crossalign run"),
+    ("train: --resume without a run", ["train", "{recipe}", "output_dir={root}/other_files", "--resume"], "no crossalign run"),
+    ("train: contrastive batch of one", ["train", "{recipe}", "output_dir={root}/out-b1", "training.per_device_train_batch_size=1"], "at least 2"),
+    ("train: unknown Trainer value", ["train", "{recipe}", "training.lr_scheduler_type=wobbly"], "training"),
+    ("eval: unknown task", ["eval", "--model", "{model}", "--tasks", "xcopaa", "--output", "{root}/e1.json"], "xcopaa"),
+    ("eval: language not in task", ["eval", "--model", "{model}", "--tasks", "xcopa", "--langs", "de", "--output", "{root}/e2.json"], "de"),
+    ("eval: unknown language code", ["eval", "--model", "{model}", "--tasks", "xcopa", "--langs", "xx", "--output", "{root}/e3.json"], "xx"),
+    ("eval: split that does not exist", ["eval", "--model", "{model}", "--tasks", "xcopa", "--split", "validation2", "--output", "{root}/e4.json"], "validation2"),
+    ("eval: model folder that is not a model", ["eval", "--model", "{root}/nomodel", "--tasks", "xcopa", "--output", "{root}/e5.json"], "nomodel"),
+    ("eval: bad shots", ["eval", "--model", "{model}", "--tasks", "xcopa", "--shots", "five", "--output", "{root}/e6.json"], "shots"),
+    ("analyze: language missing from data", ["analyze", "--model", "{model}", "--langs", "zul,xho", "--data", "flores200:dev", "--output", "{root}/a1"], "xho"),
+    ("analyze: limit larger than data", ["analyze", "--model", "{model}", "--langs", "deu", "--limit", "5000", "--data", "flores200:dev", "--output", "{root}/a2"], "5000"),
+    ("analyze: pivot not in data", ["analyze", "--model", "{model}", "--langs", "deu", "--pivot", "xho", "--data", "flores200:dev", "--output", "{root}/a3"], "xho"),
+    ("analyze: layer beyond the model", ["analyze", "--model", "{model}", "--langs", "deu", "--layers", "1,40", "--limit", "4", "--data", "flores200:dev", "--output", "{root}/a4"], "40"),
+    ("analyze: output holds files", ["analyze", "--model", "{model}", "--langs", "deu", "--limit", "4", "--data", "flores200:dev", "--output", "{root}/other_files"], "--overwrite"),
+    ("analyze: compare folders missing", ["analyze", "--compare", "{root}/nope1", "{root}/nope2", "--output", "{root}/a5"], "nope1"),
+    ("compare: results file missing", ["compare", "{root}/nope.json", "{root}/nope2.json"], "nope.json"),
+    ("compare: not a results file", ["compare", "{root}/not_results.json", "{root}/garbage.json"], "results"),
+    ("demo: output holds other files", ["demo", "--model", "{model}", "--output", "{root}/other_files", "--overwrite"], "not a crossalign demo"),
+    ("demo: unknown language", ["demo", "--model", "{model}", "--langs", "deu,xx", "--output", "{root}/d1"], "'xx'"),
+    ("merge: adapter folder missing", ["merge", "{root}/no_adapter", "{root}/merged"], "no_adapter"),
+    ("merge: adapter without its base", ["merge", "{root}/orphan_adapter", "{root}/merged2"], "base"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_clear_line(case, ws, capsys, shared_data, monkeypatch):
+    monkeypatch.setenv("CROSSALIGN_DATA", str(shared_data))
+    _, argv, expected = case
+    argv = [a.format(root=ws["root"], recipe=ws["recipe"], model=ws["model"]) for a in argv]
+    before = _snapshot(ws["root"])
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "%|" not in line and "Warning" not in line and "warn" not in line]
+    message = err[-1] if err else ""
+    assert "Traceback" not in "\n".join(err)
+    assert message.startswith("crossalign"), err
+    assert expected.lower() in message.lower(), message
+    after = _snapshot(ws["root"])
+    assert {k: v for k, v in after.items() if k in before} == before, "an existing file was changed"
+
+
+def test_case_count():
+    assert len(CASES) >= 30
