@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints
 
@@ -142,6 +143,7 @@ class TrainConfig:
             stage.training = _typed_training(stage.training)
 
 
+@functools.lru_cache(maxsize=1)
 def _training_hints() -> dict[str, Any]:
     from transformers import TrainingArguments
 
