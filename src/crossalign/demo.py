@@ -61,10 +61,16 @@ def _call(step: str, argv: list[str]) -> None:
         raise CrossalignError(f"demo step '{step}' failed (exit {rc}); the message above says why")
 
 
+def _bf16() -> list[str]:
+    from crossalign.precision import bf16_is_native, default_device
+
+    return ["--bf16"] if bf16_is_native(default_device()) else []  # emulated bf16 is slower than fp32
+
+
 def _eval(model: str, out: Path, args, data: list[str]) -> None:
     for task, langs in EVAL_LANGS.items():
         _call(f"evaluate {task}", ["eval", "--model", model, "--tasks", task, "--langs", langs, "--shots", "0",
-                                   "--protocol", "cross", "--limit", str(args.eval_limit), "--bf16",
+                                   "--protocol", "cross", "--limit", str(args.eval_limit), *_bf16(),
                                    "--output", str(out / f"{task}.json"), *data])
 
 
@@ -84,6 +90,11 @@ def _eval_rows(path: Path) -> dict[tuple[str, str], float]:
     return rows
 
 
+def _mean(res: dict, k: int):
+    row = next((r for r in res["per_layer"] if r["layer"] == k), None)
+    return None if row is None else row["mean"]["p_at_1"]
+
+
 def write_report(out: Path, meta: dict) -> Path:
     from crossalign.analysis.report import load_result
 
@@ -96,15 +107,18 @@ def write_report(out: Path, meta: dict) -> Path:
              f"| language | base @ layer {layer} | aligned @ layer {layer} | base best | aligned best |", "|---|---|---|---|---|"]
 
     def p1(res, lang, k):
-        cell = res["layers"].get(str(k), res["layers"].get(k, {})).get("languages", {}).get(lang) if "layers" in res else None
-        return None if cell is None else cell.get("p_at_1")
+        row = next((r for r in res["per_layer"] if r["layer"] == k), None)
+        cell = row["languages"].get(lang) if row else None
+        return None if cell is None else cell["p_at_1"]
 
     def best(res, lang):
-        vals = [p1(res, lang, k) for k in res.get("layer_indices", [])]
-        vals = [v for v in vals if v is not None]
+        vals = [r["languages"][lang]["p_at_1"] for r in res["per_layer"] if lang in r["languages"]]
         return max(vals) if vals else None
 
-    for lang in meta["langs"]:
+    for lang in meta["langs"] + ["mean"]:
+        if lang == "mean":
+            lines.append(f"| **mean** | {_fmt(_mean(base, layer))} | {_fmt(_mean(aligned, layer))} | - | - |")
+            continue
         lines.append(f"| {lang} | {_fmt(p1(base, lang, layer))} | {_fmt(p1(aligned, lang, layer))} | {_fmt(best(base, lang))} | {_fmt(best(aligned, lang))} |")
     lines += ["", "![retrieval before/after](analysis-compare/compare_heatmap.png)", "",
               "![per-language curves](analysis-compare/compare_curves.png)", "",
@@ -136,7 +150,7 @@ def run(args) -> int:
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     meta = {"model": args.model, "recipe": args.recipe, "langs": langs, "layer": args.layer, "started": time.time(), "commands": []}
     (out / DEMO_MARKER).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    analysis = ["--data", "flores200:dev", "--langs", ",".join(langs), "--limit", str(args.analysis_limit), "--bf16", *data]
+    analysis = ["--data", "flores200:dev", "--langs", ",".join(langs), "--limit", str(args.analysis_limit), *_bf16(), *data]
     model_dir = out / "afp" / "model"
     plan = {
         "analyse base": ["analyze", "--model", args.model, "--output", str(out / "analysis-base"), *analysis],

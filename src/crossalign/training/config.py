@@ -154,7 +154,14 @@ def _typed_training(section: dict[str, Any]) -> dict[str, Any]:
     """Coerce known TrainingArguments keys to their declared types (YAML reads 1e-5 as a string);
     unknown keys are reported by `validate`."""
     hints = _training_hints()
-    return {k: (_coerce(v, hints[k], f"training.{k}") if k in hints else v) for k, v in section.items()}
+    out = {}
+    for k, v in section.items():
+        if k == "bf16" and str(v).lower() == "auto":  # bf16 autocast only where it is native (fast)
+            from crossalign.precision import bf16_is_native, default_device
+
+            v = bf16_is_native(default_device())
+        out[k] = _coerce(v, hints[k], f"training.{k}") if k in hints else v
+    return out
 
 
 def stage_configs(cfg: TrainConfig) -> list[tuple[str, TrainConfig]]:

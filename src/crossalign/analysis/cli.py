@@ -1,0 +1,209 @@
+"""`crossalign analyze`: layer-wise alignment of a model (or two), written as JSON, Markdown and PNGs.
+
+    crossalign analyze --model gemma-3-270m --data flores200:devtest --langs deu,swh,est --output runs/base
+    crossalign analyze --compare runs/base runs/aligned --output runs/compare
+    crossalign analyze --model gemma-3-270m --model2 runs/afp/final --output runs/both
+
+Everything the user can get wrong (languages, data, --limit, layers, an existing output folder) is
+checked before anything is written, so a failed call leaves the file system as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from crossalign import languages
+from crossalign.analysis import plots, report
+from crossalign.analysis.alignment import DEFAULT_LANGS, analyze_pairs, load_pairs
+from crossalign.analysis.embed import bf16_is_native
+from crossalign.config import save_config
+from crossalign.errors import CrossalignError
+from crossalign.pooling import POOLING_METHODS
+
+TEST_SPLITS = ("devtest", "test")
+
+
+@dataclasses.dataclass
+class AnalysisConfig:
+    """The resolved settings of one `crossalign analyze` call (saved as config.yaml beside the results)."""
+
+    model: str | None = None
+    model2: str | None = None
+    compare: list[str] = dataclasses.field(default_factory=list)
+    data: str = "flores200:devtest"
+    split: str | None = None
+    data_dir: str | None = None
+    langs: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_LANGS))
+    pivot: str = "eng_Latn"
+    limit: int | None = 200
+    pooling: str = "mean"
+    layers: str = "all"
+    projection_layers: list[int] | None = None
+    batch_size: int = 32
+    max_length: int = 512
+    bf16: bool = False
+    device: str = "auto"
+    labels: list[str] = dataclasses.field(default_factory=lambda: ["base", "aligned"])
+    output: str = ""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", help="model to analyse: Hub id, folder, .gguf, or gemma-3-270m (the embedded model)")
+    p.add_argument("--model2", help="a second model (e.g. the aligned one): analyse both and write before/after plots")
+    p.add_argument("--compare", nargs=2, metavar=("BASE_DIR", "ALIGNED_DIR"),
+                   help="compare two folders written by `crossalign analyze` (no model is loaded)")
+    p.add_argument("--data", default="flores200:devtest",
+                   help="flores200:dev | flores200:devtest | tatoeba_laser | tatoeba_challenge | a FLORES-layout "
+                        "folder | a .tsv/.jsonl | hub:<dataset>[:<config>] (default flores200:devtest)")
+    p.add_argument("--split", help="split for folders and hub datasets (flores200:<split> carries its own)")
+    p.add_argument("--data-dir", help="local data folder (default: $CROSSALIGN_DATA, else ../shared/data, else the Hub)")
+    p.add_argument("--langs", default=",".join(DEFAULT_LANGS), help="comma-separated languages (any spelling)")
+    p.add_argument("--pivot", default="eng_Latn", help="the language every other one is compared with")
+    p.add_argument("--limit", type=int, default=200, help="first N pairs per language; 0 = all (default 200)")
+    p.add_argument("--pooling", choices=POOLING_METHODS, default="mean",
+                   help="mean (special tokens excluded) or last token: the same code the training objectives use")
+    p.add_argument("--layers", default="all", help="all | 1,5,9 | 4-12 (hidden_states indices, 0 = embeddings)")
+    p.add_argument("--projection-layers", help="layers of the 2-D plot (default: first block, best, top)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=512, help="tokens per sentence (longer ones are cut)")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the forward (pooling stays fp32)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
+    p.add_argument("--labels", default="base,aligned", help="names of the two sides in comparisons")
+    p.add_argument("--output", required=True, help="folder for analysis.json, analysis.md, config.yaml and PNGs")
+    p.add_argument("--overwrite", action="store_true", help="allow writing into an existing, non-empty --output")
+
+
+def check_output(path: Path, overwrite: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise CrossalignError(f"--output {path} is a file; give a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise CrossalignError(f"--output {path} exists and is not empty; pass --overwrite or choose another folder")
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise CrossalignError(f"unknown --device {name!r}; use auto, cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CrossalignError("--device cuda but no CUDA GPU is visible; use --device cpu")
+    return dev
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _suggestion(best: int, source: str, split: str | None) -> dict:
+    chosen_on = f"{source}:{split}" if split else source
+    out = {"layer": best, "chosen_on": chosen_on, "criterion": "best mean P@1 (both directions) over languages"}
+    if (split or "").lower() in TEST_SPLITS or source.lower() == "tatoeba_laser":
+        out["note"] = (f"chosen on {chosen_on}, a test split: fine to describe this model, but choose a training "
+                       "layer on flores200:dev (layer=auto does)")
+    return out
+
+
+def _analyse_model(name: str, pairs, cfg: AnalysisConfig, source: str, split: str | None) -> dict:
+    from crossalign.models import load_model_and_tokenizer
+
+    t0 = time.perf_counter()
+    _log(f"loading {name} ...")
+    model, tok = load_model_and_tokenizer(name, dtype="float32", padding_side="right")
+    device = _device(cfg.device)
+    model.to(device).eval()
+    if cfg.bf16 and not bf16_is_native(device):
+        _log(f"warning: this {device.type.upper()} has no native bf16, so --bf16 is slower than fp32 here; drop --bf16")
+    _log(f"embedding {sum(len(x) for x, _ in pairs.values())} sentences + pivot at layers {cfg.layers} ...")
+    result = analyze_pairs(model, tok, pairs, cfg.pivot, cfg.layers, cfg.pooling, cfg.batch_size, cfg.bf16,
+                           max_length=cfg.max_length, projection_layers=cfg.projection_layers)
+    result = {"model": name, "data": f"{source}:{split}" if split else source, **result}
+    result["suggested_layer"] = _suggestion(result["best_layer"], source, split)
+    result["timing"]["total_seconds"] = round(time.perf_counter() - t0, 2)
+    _log(f"embedded {result['timing']['distinct_sentences']} sentences in {result['timing']['embed_seconds']} s; "
+         f"best layer {result['best_layer']}")
+    return result
+
+
+def _write_analysis(result: dict, out: Path, cfg: AnalysisConfig) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = report.save_result(result, out)
+    (out / "analysis.md").write_text(report.analysis_markdown(result), encoding="utf-8")
+    paths.append(out / "analysis.md")
+    paths.append(save_config(cfg, out / "config.yaml"))
+    return paths + plots.write_plots(result, out)
+
+
+def _write_compare(base: dict, aligned: dict, out: Path, cfg: AnalysisConfig) -> list[Path]:
+    labels = tuple(cfg.labels)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [report.write_json(report.compare(base, aligned, labels), out / "compare.json")]
+    (out / "compare.md").write_text(report.compare_markdown(base, aligned, labels), encoding="utf-8")
+    paths.append(out / "compare.md")
+    paths.append(save_config(cfg, out / "config.yaml"))
+    return paths + plots.write_compare_plots(base, aligned, out, labels)
+
+
+def _config(args) -> AnalysisConfig:
+    labels = [s.strip() for s in args.labels.split(",") if s.strip()]
+    if len(labels) != 2:
+        raise CrossalignError(f"--labels needs two names separated by a comma, got {args.labels!r}")
+    if args.limit is not None and args.limit < 0:
+        raise CrossalignError(f"--limit must be a positive number of sentences (or 0 for all), got {args.limit}")
+    if args.batch_size < 1:
+        raise CrossalignError(f"--batch-size must be at least 1, got {args.batch_size}")
+    proj = None
+    if args.projection_layers:
+        try:
+            proj = [int(s) for s in args.projection_layers.split(",") if s.strip()]
+        except ValueError:
+            raise CrossalignError(f"--projection-layers {args.projection_layers!r} must be layer numbers like 1,9,18") from None
+    return AnalysisConfig(
+        model=args.model, model2=args.model2, compare=list(args.compare or []), data=args.data, split=args.split,
+        data_dir=args.data_dir, langs=languages.parse_list(args.langs), pivot=languages.normalize(args.pivot),
+        limit=args.limit or None, pooling=args.pooling, layers=args.layers, projection_layers=proj,
+        batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16, device=args.device, labels=labels,
+        output=str(args.output),
+    )
+
+
+def run(args) -> int:
+    out = Path(args.output).expanduser()
+    check_output(out, args.overwrite)
+    cfg = _config(args)
+
+    if cfg.compare:
+        if cfg.model or cfg.model2:
+            raise CrossalignError("--compare reads two finished analyses; drop --model/--model2 or drop --compare")
+        base, aligned = (report.load_result(d) for d in cfg.compare)
+        paths = _write_compare(base, aligned, out, cfg)
+        print(f"wrote {out / 'compare.md'} and {len(paths) - 1} more files")
+        return 0
+    if not cfg.model:
+        raise CrossalignError("give --model (and optionally --model2), or --compare BASE_DIR ALIGNED_DIR")
+    if not cfg.langs:
+        raise CrossalignError("--langs is empty; give languages like deu,swh,est")
+
+    pairs, source, split = load_pairs(cfg.data, cfg.langs, cfg.pivot, cfg.limit, cfg.data_dir, cfg.split)
+    cfg.split = split
+    results = [_analyse_model(cfg.model, pairs, cfg, source, split)]
+    if cfg.model2:
+        results.append(_analyse_model(cfg.model2, pairs, cfg, source, split))
+
+    # Everything is computed and valid: only now touch the file system.
+    if len(results) == 1:
+        _write_analysis(results[0], out, cfg)
+        print(report.analysis_markdown(results[0]).split("## ")[0].strip())
+        print(f"wrote {out / 'analysis.md'}, analysis.json, config.yaml and plots")
+        return 0
+    for result, label in zip(results, cfg.labels):
+        _write_analysis(result, out / label, cfg)
+    _write_compare(results[0], results[1], out, cfg)
+    print(f"wrote {out / cfg.labels[0]}, {out / cfg.labels[1]} and {out / 'compare.md'}")
+    return 0

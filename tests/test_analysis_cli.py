@@ -1,0 +1,130 @@
+"""`crossalign analyze` end to end on tiny models and a tiny FLORES-layout folder: files, plots, bad input."""
+
+import json
+
+import pytest
+
+from crossalign.analysis import suggest_layer
+from crossalign.cli import main
+from crossalign.errors import CrossalignError
+from crossalign.models import load_model_and_tokenizer
+from conftest import build_tiny_model
+
+SENTENCES = {
+    "eng_Latn": ["The cat sat on the mat.", "I like green tea.", "The train is late today.", "We walked to the sea.",
+                 "She reads a book.", "Rain fell all night."],
+    "deu_Latn": ["Die Katze sass auf der Matte.", "Ich mag gruenen Tee.", "Der Zug ist heute spaet.",
+                 "Wir gingen zum Meer.", "Sie liest ein Buch.", "Es regnete die ganze Nacht."],
+    "swh_Latn": ["Paka aliketi kwenye mkeka.", "Ninapenda chai ya kijani.", "Treni imechelewa leo.",
+                 "Tulitembea hadi baharini.", "Anasoma kitabu.", "Mvua ilinyesha usiku kucha."],
+}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    for split in ("dev", "devtest"):
+        folder = root / "flores200" / split
+        folder.mkdir(parents=True)
+        for code, lines in SENTENCES.items():
+            (folder / f"{code}.{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def second_model_dir(tmp_path_factory, tiny_tokenizer):
+    path = tmp_path_factory.mktemp("tiny_gemma3_b")
+    build_tiny_model("gemma3", tiny_tokenizer, path, seed=1)
+    return path
+
+
+def analyze(model, data_dir, out, *extra):
+    return main(["analyze", "--model", str(model), "--data", "flores200:devtest", "--data-dir", str(data_dir),
+                 "--langs", "deu,swh", "--limit", "6", "--batch-size", "4", "--output", str(out), *extra])
+
+
+def assert_png(path, min_kb=5):
+    data = path.read_bytes()
+    assert data[:8] == PNG, path
+    assert len(data) > min_kb * 1024, (path, len(data))
+
+
+def test_analyze_writes_every_file(tiny_gemma_dir, data_dir, tmp_path, capsys):
+    out = tmp_path / "base"
+    assert analyze(tiny_gemma_dir, data_dir, out) == 0
+    res = json.loads((out / "analysis.json").read_text())
+    assert res["languages"] == ["deu_Latn", "swh_Latn"] and res["layers"] == [0, 1, 2]
+    assert res["sentences"] == {"deu_Latn": 6, "swh_Latn": 6}
+    row = res["per_layer"][1]
+    assert set(row["languages"]["swh_Latn"]) >= {"parallel_cos", "random_cos", "gap", "p_at_1_to_pivot",
+                                                 "p_at_1_from_pivot", "p_at_1", "mexa"}
+    assert "language_id_accuracy" in row
+    sug = res["suggested_layer"]
+    assert sug["layer"] == res["best_layer"] and sug["chosen_on"] == "flores200:devtest" and "flores200:dev" in sug["note"]
+    assert "projection" not in res and json.loads((out / "projection.json").read_text())["layers"]
+    md = (out / "analysis.md").read_text()
+    assert "| layer | deu | swh | mean | lang-ID |" in md
+    cfg = (out / "config.yaml").read_text()
+    assert "deu_Latn" in cfg and "limit: 6" in cfg
+    for name in ("retrieval_heatmap.png", "layer_curves.png", "projection.png"):
+        assert_png(out / name)
+
+
+def test_two_models_in_one_call_then_compare_folders(tiny_gemma_dir, second_model_dir, data_dir, tmp_path):
+    both = tmp_path / "both"
+    assert analyze(tiny_gemma_dir, data_dir, both, "--model2", str(second_model_dir)) == 0
+    a, b = both / "base", both / "aligned"
+    assert (a / "analysis.json").is_file() and (b / "analysis.json").is_file() and (both / "compare.md").is_file()
+    out = tmp_path / "cmp"
+    assert main(["analyze", "--compare", str(a), str(b), "--output", str(out), "--labels", "before,after"]) == 0
+    md = (out / "compare.md").read_text()
+    assert "# Alignment before vs after" in md and "## Means per layer" in md
+    delta = json.loads((out / "compare.json").read_text())
+    ra, rb = (json.loads((d / "analysis.json").read_text()) for d in (a, b))
+    assert ra["model"] == str(tiny_gemma_dir) and rb["model"] == str(second_model_dir)
+    d0 = delta["delta"][0]["languages"]["swh_Latn"]["p_at_1"]
+    assert d0 == pytest.approx(rb["per_layer"][0]["languages"]["swh_Latn"]["p_at_1"]
+                               - ra["per_layer"][0]["languages"]["swh_Latn"]["p_at_1"])
+    for name in ("compare_heatmap.png", "compare_curves.png", "compare_projection.png"):
+        assert_png(out / name)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--langs", "deu,tha"], "language tha_Thai is not in"),
+    (["--limit", "7"], "--limit 7 is larger than the data"),
+    (["--pivot", "fra"], "fra_Latn is not in"),
+    (["--layers", "1,5"], "layer 5 is outside the model"),
+    (["--langs", "klingonish"], "unknown language code"),
+    (["--data", "flores200:train"], "split 'train' does not exist"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(extra, message, tiny_gemma_dir, data_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["analyze", "--model", str(tiny_gemma_dir), "--data", "flores200:devtest", "--data-dir", str(data_dir),
+            "--langs", "deu,swh", "--limit", "6", "--output", str(out)]
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]  # progress lines may come first; the error is one line
+    assert last.startswith("crossalign analyze: error: ") and message in last and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_existing_output_is_left_untouched(tiny_gemma_dir, data_dir, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert analyze(tiny_gemma_dir, data_dir, out) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"
+    assert analyze(tiny_gemma_dir, data_dir, out, "--overwrite") == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "analysis.json").is_file()
+    assert main(["analyze", "--compare", str(out), str(tmp_path / "nothing"), "--output", str(tmp_path / "c")]) == 2
+    assert "analysis.json not found" in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
+def test_suggest_layer_uses_dev_and_refuses_test(tiny_gemma_dir, data_dir):
+    model, tok = load_model_and_tokenizer(str(tiny_gemma_dir))
+    k = suggest_layer(model, tok, ["deu", "swh"], data="flores200:dev", data_dir=data_dir, limit=6)
+    assert k in (1, 2)  # transformer blocks only, never the embedding table
+    with pytest.raises(CrossalignError, match="must not look at the test data flores200:devtest"):
+        suggest_layer(model, tok, ["deu"], data="flores200:devtest", data_dir=data_dir)
