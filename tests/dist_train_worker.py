@@ -24,6 +24,7 @@ OBJECTIVES = {
     "alignx": dict(lm_weight=1.0, mask_prompt=False, contrastive_weight=0.3, contrastive_input="spans", layer=1,
                    temperature=0.1, language_matching_weight=0.4),
     "contrastive": dict(lm_weight=0.0, contrastive_weight=1.0, contrastive_input="pairs", layer=1, pooling="last"),
+    "sft": dict(lm_weight=1.0, contrastive_weight=0.0),
 }
 
 
@@ -76,14 +77,20 @@ def main():
     torch.manual_seed(0)  # the language-matching head is initialised identically in every process
     model = AlignmentModel(lm, ObjectiveConfig(**OBJECTIVES[a.objective]), special_ids=[0, 1, 2])
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    if a.objective in ("contrastive", "sft"):  # the recipes' data: pairs only / sequences only
+        keep = ("x_", "y_") if a.objective == "contrastive" else ("input_ids", "labels")
+        items = [{k: v for k, v in it.items() if k.startswith(keep)} for it in synthetic_items(a.items, len(tok))]
+    else:
+        items = synthetic_items(a.items, len(tok))
     args = TrainingArguments(
         output_dir=a.workdir, max_steps=1, per_device_train_batch_size=a.batch, gradient_accumulation_steps=a.accum,
         optim="sgd", learning_rate=1.0, lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=0.0,
         report_to="none", save_strategy="no", logging_steps=1, remove_unused_columns=False, use_cpu=True,
         dataloader_drop_last=True, disable_tqdm=True, seed=0,
         ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        ddp_find_unused_parameters=a.objective == "contrastive",  # blocks above the layer get no gradient
     )
-    trainer = SequentialTrainer(model=model, args=args, train_dataset=Items(synthetic_items(a.items, len(tok))),
+    trainer = SequentialTrainer(model=model, args=args, train_dataset=Items(items),
                                 data_collator=AlignmentCollator(tok))
     trainer.train()
     if trainer.is_world_process_zero():

@@ -40,9 +40,9 @@ def test_short_afp_run_lowers_contrastive_loss_and_reloads(tmp_path, shared_data
     del base
     cfg = load_config(TrainConfig, recipe_path("afp-cpu"), [
         f"output_dir={tmp_path / 'run'}", f"data.data_dir={shared_data}", "data.languages=[deu,est]",
-        "data.max_pairs_per_language=300", "data.instructions=[]", "training.max_steps=10",
-        "training.per_device_train_batch_size=8", "training.logging_steps=2", "training.save_steps=100",
-        "training.disable_tqdm=true", f"objectives.layer={LAYER}",
+        "data.max_pairs_per_language=300", "data.instructions=[]", "data.max_length=64", "data.max_sentence_length=32",
+        "training.max_steps=12", "training.learning_rate=1e-3", "training.per_device_train_batch_size=16",
+        "training.logging_steps=2", "training.save_steps=100", "training.disable_tqdm=true", f"objectives.layer={LAYER}",
     ])
     result = run_training(cfg)
     trained = result.lm.eval()

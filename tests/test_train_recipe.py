@@ -99,3 +99,14 @@ def test_missing_key_and_bad_layer_exit_2(tmp_path, tiny_gemma_dir, capsys):
     assert main(["train", str(bad)]) == 2
     assert "missing config key 'output_dir'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists() or not (tmp_path / "run" / "model").exists()
+
+
+def test_same_seed_same_loss_curve(tmp_path, tiny_gemma_dir):
+    curves = []
+    for i in range(2):
+        d = tmp_path / f"r{i}"
+        d.mkdir()
+        assert main(["train", str(_recipe(d, tiny_gemma_dir))]) == 0
+        hist = json.loads((d / "run" / "metrics.json").read_text())["log_history"]
+        curves.append([(h["step"], h["loss"], h["loss_contrastive"], h["loss_lm"]) for h in hist if "loss" in h])
+    assert curves[0] == curves[1] and len(curves[0]) == 3
