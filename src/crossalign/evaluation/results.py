@@ -1,0 +1,225 @@
+"""Evaluation outputs: results JSON, per-item predictions JSONL and a Markdown table, written cell by cell.
+
+`results.json` holds the run (model, config, software versions, git hash, wall time), one record per
+finished cell (task, language, split, shots, protocol, seed: metrics, items, seconds, items/s) and a
+summary (mean and spread over seeds, average over languages). `results.predictions.jsonl` holds one
+line per scored item and `results.md` the summary as tables. Each finished cell rewrites the JSON and
+the Markdown atomically (temp file + `os.replace`), so an interrupted run leaves consistent files and
+re-running the same command skips the finished cells.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from crossalign.errors import CrossalignError
+
+FORMAT_VERSION = 1
+METRIC_ORDER = ("acc", "acc_norm", "acc_bytes", "bleu", "chrf")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def software_versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("crossalign", "torch", "transformers", "datasets", "peft", "sacrebleu"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_hash() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() + ("+dirty" if dirty else "")) if out.returncode == 0 else None
+
+
+def sibling_paths(path: Path) -> tuple[Path, Path]:
+    """(predictions JSONL, Markdown) beside a results JSON."""
+    return path.with_suffix(".predictions.jsonl"), path.with_suffix(".md")
+
+
+class ResultsFile:
+    """A results JSON being filled cell by cell; opening an existing one with the same fingerprint resumes it.
+
+    `fingerprint`: what must match for old cells to be reusable (model, precision, data source).
+    """
+
+    def __init__(self, path: str | Path, run: dict, fingerprint: dict, overwrite: bool = False):
+        self.path = Path(path)
+        if self.path.suffix != ".json":
+            raise CrossalignError(f"--output must be a .json file, got {self.path}")
+        self.pred_path, self.md_path = sibling_paths(self.path)
+        fingerprint = json.loads(json.dumps(fingerprint))  # the form it will have after a JSON round trip
+        if self.path.exists() and not overwrite:
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise CrossalignError(f"{self.path} is not a readable results file ({e}); pass --overwrite or another --output") from None
+            if data.get("fingerprint") != fingerprint:
+                diff = sorted(k for k in set(fingerprint) | set(data.get("fingerprint", {}))
+                              if fingerprint.get(k) != data.get("fingerprint", {}).get(k))
+                raise CrossalignError(
+                    f"{self.path} holds results of a different run (differs in: {', '.join(diff)}); "
+                    f"pass --overwrite to replace it or choose another --output"
+                )
+            self.data = data
+            self.data["run"] = {**data.get("run", {}), **run, "wall_s": data.get("run", {}).get("wall_s", 0.0)}
+            self._trim_predictions()
+        else:
+            if not overwrite:
+                for p in (self.pred_path, self.md_path):
+                    if p.exists():
+                        raise CrossalignError(f"{p} exists without its results JSON; pass --overwrite or another --output")
+            self.data = {"format": FORMAT_VERSION, "run": {**run, "wall_s": 0.0}, "fingerprint": fingerprint,
+                         "cells": {}, "summary": []}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.pred_path.write_text("", encoding="utf-8")
+
+    @property
+    def cells(self) -> dict:
+        return self.data["cells"]
+
+    def done(self, key: str) -> bool:
+        return key in self.cells
+
+    def _trim_predictions(self) -> None:
+        """Drop prediction lines of cells that never finished (an interrupted run appended some)."""
+        if not self.pred_path.exists():
+            return
+        keep = []
+        with open(self.pred_path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    if json.loads(line).get("cell") in self.cells:
+                        keep.append(line if line.endswith("\n") else line + "\n")
+                except ValueError:  # a line cut by the interruption
+                    continue
+        write_atomic(self.pred_path, "".join(keep))
+
+    def add(self, key: str, record: dict, predictions: list[dict]) -> None:
+        """Store one finished cell: predictions first, then the JSON that marks the cell done."""
+        with open(self.pred_path, "a", encoding="utf-8") as f:
+            for p in predictions:
+                f.write(json.dumps({"cell": key, **p}, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.cells[key] = record
+        self.data["run"]["wall_s"] = round(self.data["run"].get("wall_s", 0.0) + record.get("wall_s", 0.0), 3)
+        self.save()
+
+    def save(self) -> None:
+        self.data["summary"] = summarize(self.cells)
+        write_atomic(self.path, json.dumps(self.data, indent=1, ensure_ascii=False) + "\n")
+        write_atomic(self.md_path, markdown(self.data))
+
+
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    m = sum(xs) / len(xs)
+    s = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return m, s
+
+
+def summarize(cells: dict) -> list[dict]:
+    """One block per (task, split, protocol, shots, metric): per language mean/std over seeds, and the average."""
+    groups: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    order: list[tuple] = []
+    for rec in cells.values():
+        for metric, value in rec["metrics"].items():
+            block = (rec["task"], rec["split"], rec["protocol"], rec["shots"], metric)
+            if block not in groups:
+                order.append(block)
+            groups[block][rec["lang"]].append((value, rec["n"]))
+    out = []
+    rank = {m: i for i, m in enumerate(METRIC_ORDER)}
+    for block in sorted(order, key=lambda b: (b[0], b[1], b[2], b[3], rank.get(b[4], 99), b[4])):
+        task, split, protocol, shots, metric = block
+        langs = {}
+        for lang, vals in groups[block].items():
+            m, s = _mean_std([v for v, _ in vals])
+            langs[lang] = {"mean": m, "std": s, "seeds": len(vals), "n": vals[0][1]}
+        avg = sum(v["mean"] for v in langs.values()) / len(langs)
+        out.append({"task": task, "split": split, "protocol": protocol, "shots": shots, "metric": metric,
+                    "langs": langs, "avg": avg})
+    return out
+
+
+def _fmt(metric: str, value: float) -> str:
+    return f"{value:.2f}" if metric in ("bleu", "chrf") else f"{100 * value:.1f}"
+
+
+def markdown(data: dict) -> str:
+    """The summary as one table per (task, split, protocol, shots); accuracies in percent."""
+    run = data.get("run", {})
+    lines = [f"# Evaluation of `{run.get('model', '?')}`", ""]
+    if run.get("notes"):
+        lines += [f"- {n}" for n in run["notes"]] + [""]
+    blocks: dict[tuple, list[dict]] = defaultdict(list)
+    for b in data.get("summary", []):
+        blocks[(b["task"], b["split"], b["protocol"], b["shots"])].append(b)
+    for (task, split, protocol, shots), rows in blocks.items():
+        langs = list(rows[0]["langs"])
+        seeds = max(v["seeds"] for r in rows for v in r["langs"].values())
+        spread = " (mean ± std over seeds)" if seeds > 1 else ""
+        lines.append(f"## {task} · {protocol} · {shots}-shot · {split}{spread}")
+        lines.append("")
+        lines.append("| metric | " + " | ".join(langs) + " | avg |")
+        lines.append("|---" * (len(langs) + 2) + "|")
+        for r in rows:
+            cells = []
+            for lang in langs:
+                v = r["langs"].get(lang)
+                if v is None:
+                    cells.append("")
+                else:
+                    cells.append(_fmt(r["metric"], v["mean"]) + (f" ± {_fmt(r['metric'], v['std'])}" if v["seeds"] > 1 else ""))
+            lines.append(f"| {r['metric']} | " + " | ".join(cells) + f" | {_fmt(r['metric'], r['avg'])} |")
+        n = {v["n"] for r in rows for v in r["langs"].values()}
+        lines += ["", f"Items per language: {', '.join(map(str, sorted(n)))}.", ""]
+    return "\n".join(lines)
+
+
+def load_results(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise CrossalignError(f"results file not found: {p}")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise CrossalignError(f"{p} is not valid JSON ({e})") from None
+    if "summary" not in data or "cells" not in data:
+        raise CrossalignError(f"{p} is not a crossalign eval results file (no cells/summary)")
+    return data

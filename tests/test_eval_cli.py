@@ -1,0 +1,92 @@
+"""`crossalign eval` / `crossalign compare` end to end on a tiny model: outputs, resumption, bad input -> exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from crossalign.cli import main
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny models: thread start-up costs more than it saves, and hurts badly on shared cores.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _eval(model, data, out, *extra):
+    return main(["eval", "--model", str(model), "--data-dir", str(data), "--output", str(out), *extra])
+
+
+def test_eval_writes_consistent_outputs_and_resumes(tiny_gemma_dir, shared_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CROSSALIGN_NO_PROGRESS", "1")
+    out = tmp_path / "r.json"
+    args = ["--tasks", "xcopa,xstorycloze", "--langs", "sw", "--shots", "0,1", "--seeds", "0,1",
+            "--protocol", "cross,native", "--limit", "3"]
+    assert _eval(tiny_gemma_dir, shared_data, out, *args) == 0
+    data = json.loads(out.read_text())
+    # per task: 2 protocols x (one 0-shot cell + two seeded 1-shot cells)
+    assert len(data["cells"]) == 2 * 2 * 3
+    cell = data["cells"]["xcopa|sw|test[:3]|1|cross|1"]
+    assert cell["n"] == 3 and cell["items_per_s"] > 0 and set(cell["metrics"]) == {"acc", "acc_norm", "acc_bytes"}
+    assert data["run"]["software"]["torch"] and "git" in data["run"] and data["run"]["config"]["limit"] == 3
+    preds = [json.loads(x) for x in out.with_suffix(".predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 3 * len(data["cells"])
+    for key, rec in data["cells"].items():  # the JSON accuracy is the mean of the JSONL predictions
+        mine = [p for p in preds if p["cell"] == key]
+        assert rec["metrics"]["acc"] == pytest.approx(sum(p["pred"] == p["gold"] for p in mine) / len(mine))
+    assert "## xcopa · native · 1-shot · test[:3] (mean ± std over seeds)" in out.with_suffix(".md").read_text()
+
+    capsys.readouterr()
+    assert _eval(tiny_gemma_dir, shared_data, out, *args) == 0  # everything done: nothing recomputed
+    assert "nothing to do" in capsys.readouterr().out
+    assert len(out.with_suffix(".predictions.jsonl").read_text().splitlines()) == len(preds)
+
+    more = [a if a != "0,1" or i != args.index("--seeds") + 1 else "0,1,2" for i, a in enumerate(args)]
+    assert _eval(tiny_gemma_dir, shared_data, out, *more) == 0  # one more seed: only its cells run
+    assert "12 of 16 cells already done" in capsys.readouterr().out
+
+    assert main(["compare", str(out), str(out)]) == 0
+    assert "| **avg** |" in capsys.readouterr().out
+
+
+def test_flores_translation_cell(tiny_gemma_dir, shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("CROSSALIGN_NO_PROGRESS", "1")
+    out = tmp_path / "t.json"
+    assert _eval(tiny_gemma_dir, shared_data, out, "--tasks", "flores", "--langs", "sw", "--shots", "1",
+                 "--limit", "2", "--max-new-tokens", "4", "--directions", "en-xx") == 0
+    data = json.loads(out.read_text())
+    (rec,) = data["cells"].values()
+    assert rec["lang"] == "eng_Latn-swh_Latn" and rec["n"] == 2 and set(rec["metrics"]) == {"bleu", "chrf"}
+    assert "nw:2" in rec["chrf_signature"]  # chrF++ (word bigrams)
+    assert "tok:flores200" in rec["bleu_signature"] or "flores200 unavailable" in " ".join(data["run"]["notes"])
+    preds = [json.loads(x) for x in out.with_suffix(".predictions.jsonl").read_text().splitlines()]
+    assert all("\n" not in p["hypothesis"] for p in preds)
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--tasks", "xcopaa"], "unknown task"),
+    (["--tasks", "xstorycloze", "--langs", "et"], "has no Estonian"),
+    (["--tasks", "xcopa", "--langs", "qqq"], "unknown language code"),
+    (["--tasks", "xcopa", "--split", "train"], "has no split"),
+    (["--tasks", "xcopa", "--protocol", "sideways"], "unknown protocol"),
+    (["--tasks", "xcopa", "--shots", "five"], "--shots"),
+    (["--tasks", "flores"], "flores needs --langs"),
+    (["--tasks", "flores", "--langs", "sw", "--split", "test"], "FLORES has no split"),
+])
+def test_bad_input_is_one_line_and_exit_2(tiny_gemma_dir, shared_data, tmp_path, capsys, extra, message):
+    assert _eval(tiny_gemma_dir, shared_data, tmp_path / "r.json", *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_folder_that_is_not_a_model(shared_data, tmp_path, capsys):
+    (tmp_path / "notamodel").mkdir()
+    assert _eval(tmp_path / "notamodel", shared_data, tmp_path / "r.json", "--limit", "1") == 2
+    assert "is not a model folder" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 2

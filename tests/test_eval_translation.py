@@ -1,0 +1,67 @@
+"""Few-shot translation: prompt layout, demonstrations from dev, line-stopped generation, metrics."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import build_tiny_model
+from crossalign.errors import CrossalignError
+from crossalign.evaluation.translation import (build_prompt, corpus_scores, demo_indices, evaluate_translation,
+                                               generate_lines, parse_direction)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny models: thread start-up costs more than it saves, and hurts badly on shared cores.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_pair_and_instruct_prompts():
+    demos = [("Hello.", "Jambo."), ("Thanks.", "Asante.")]
+    assert build_prompt("Cat.", demos, "pair", "eng_Latn", "swh_Latn") == "Hello. = Jambo.\nThanks. = Asante.\nCat. ="
+    p = build_prompt("Cat.", demos[:1], "instruct", "en", "sw")
+    assert p == "Translate the following sentences from English to Swahili.\nEnglish: Hello.\nSwahili: Jambo.\nEnglish: Cat.\nSwahili:"
+    with pytest.raises(CrossalignError):
+        build_prompt("Cat.", demos, "poem", "en", "sw")
+
+
+def test_demo_indices_are_seeded_and_distinct():
+    a = demo_indices(997, 8, 0)
+    assert a == demo_indices(997, 8, 0) and a != demo_indices(997, 8, 1) and len(set(a)) == 8
+
+
+def test_scores_and_directions():
+    scores, info = corpus_scores(["Paka ameketi kwenye mkeka."], ["Paka ameketi kwenye mkeka."], "swh_Latn")
+    assert scores["bleu"] == pytest.approx(100) and scores["chrf"] == pytest.approx(100)
+    assert "nw:2" in info["chrf_signature"]
+    assert parse_direction("en-sw") == ("eng_Latn", "swh_Latn")
+    with pytest.raises(CrossalignError):
+        parse_direction("ensw")
+
+
+def test_generation_stops_at_the_end_of_the_line(tiny_tokenizer):
+    model = build_tiny_model("llama", tiny_tokenizer)
+    nl = tiny_tokenizer.encode("\n", add_special_tokens=False)[-1]
+    with torch.no_grad():  # make newline the likeliest next token everywhere: generation must stop at once
+        model.lm_head.bias = torch.nn.Parameter(torch.zeros(model.lm_head.out_features))
+        model.lm_head.bias[nl] = 100.0
+    out = generate_lines(model, tiny_tokenizer, ["The cat sat =", "Die Katze sass auf der Matte ="], batch_size=2,
+                         max_new_tokens=6)
+    assert out == ["", ""]
+    assert tiny_tokenizer.padding_side == "right"  # restored after left-padded generation
+
+
+def test_demonstrations_come_from_dev_only(shared_data, tiny_tokenizer):
+    model = build_tiny_model("gemma3", tiny_tokenizer)
+    with pytest.raises(CrossalignError, match="devtest"):
+        evaluate_translation(model, tiny_tokenizer, "eng_Latn", "swh_Latn", shots=2, split="dev", data_dir=shared_data)
+    from crossalign.data.parallel import load_multiway
+
+    dev = load_multiway("flores200", ["eng_Latn", "swh_Latn"], "dev", shared_data)
+    devtest = set(load_multiway("flores200", ["eng_Latn"], "devtest", shared_data)["eng_Latn"])
+    for i in demo_indices(len(dev["eng_Latn"]), 8, 0):
+        assert dev["eng_Latn"][i] not in devtest
