@@ -79,15 +79,10 @@ def _fmt(x) -> str:
 
 
 def _eval_rows(path: Path) -> dict[tuple[str, str], float]:
-    """(task, language) -> accuracy from an eval results file."""
+    """(task, language) -> accuracy (mean over demonstration seeds) from an eval results file."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    rows = {}
-    for cell in data.get("results", []):
-        acc = cell.get("acc", cell.get("accuracy"))
-        if isinstance(acc, dict):
-            acc = acc.get("mean")
-        rows[(cell["task"], cell["lang"])] = acc
-    return rows
+    return {(row["task"], lang): cell["mean"] for row in data["summary"] if row["metric"] == "acc"
+            for lang, cell in row["langs"].items()}
 
 
 def _mean(res: dict, k: int):

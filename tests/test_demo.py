@@ -1,0 +1,28 @@
+"""`crossalign demo` end to end in a tiny mode (tiny random model, a few steps and items), so CI covers its path."""
+
+import json
+
+import pytest
+
+from crossalign.cli import main
+
+
+@pytest.mark.slow
+def test_demo_tiny_mode_writes_the_report(tmp_path, tiny_gemma_dir, shared_data):
+    out = tmp_path / "demo"
+    argv = ["demo", "--model", str(tiny_gemma_dir), "--data-dir", str(shared_data), "--output", str(out),
+            "--langs", "deu,swh", "--train-langs", "deu,swh,est", "--train-steps", "2", "--layer", "1",
+            "--analysis-limit", "8", "--eval-limit", "3",
+            "--set", "data.max_pairs_per_language=20", "--set", "training.per_device_train_batch_size=4",
+            "--set", "data.max_length=512"]
+    assert main(argv) == 0
+    report = (out / "REPORT.md").read_text()
+    assert "FLORES dev bitext retrieval" in report and "| swh_Latn |" in report
+    assert "xcopa" in report and "xstorycloze" in report
+    assert (out / "afp" / "model" / "config.json").is_file()
+    assert (out / "analysis-compare").is_dir() and any((out / "analysis-compare").glob("*.png"))
+    meta = json.loads((out / "demo.json").read_text())
+    assert meta["layer"] == 1 and len(meta["commands"]) == 4
+    # a second demo into the same folder needs --overwrite, which replaces only a demo folder
+    assert main(argv) == 2
+    assert main(argv + ["--overwrite"]) == 0
