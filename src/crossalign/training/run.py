@@ -141,7 +141,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
         trainer.save_model(str(tmp))
     metrics = {
         "stage": name, "model": model_info(lm), "layer": cfg.objectives.layer, "data": counts, "train": result.metrics,
-        "wall_seconds": round(wall, 1), "log_history": trainer.state.log_history,
+        "global_step": trainer.state.global_step, "wall_seconds": round(wall, 1), "log_history": trainer.state.log_history,
     }
     if trainer.is_world_process_zero():
         os.replace(tmp, final)
