@@ -29,7 +29,7 @@ def _batch(tok, data_dir):
 
     from crossalign.data.parallel import load_multiway
 
-    texts = load_multiway("flores200", ["eng_Latn", "deu_Latn"], "dev", data_dir=data_dir, limit=200)
+    texts = load_multiway("flores200", ["eng_Latn", "deu_Latn"], "dev", data_dir=data_dir, limit=600)
 
     def block(lines, start):
         ids = []
@@ -40,11 +40,11 @@ def _batch(tok, data_dir):
         return [tok.bos_token_id] + ids[: T - 1], i
 
     rows = {"x": [], "y": [], "seq": []}
-    i = j = 0
+    i, k = 0, 300  # pairs from the start of FLORES dev, instruction-like sequences from further on
     for _ in range(B):
         x, i2 = block(texts["eng_Latn"], i)
         y, _ = block(texts["deu_Latn"], i)
-        s, j = block(texts["deu_Latn"], 100 + j)
+        s, k = block(texts["deu_Latn"], k)
         rows["x"].append(x), rows["y"].append(y), rows["seq"].append(s)
         i = i2
     t = {k: torch.tensor(v) for k, v in rows.items()}

@@ -110,3 +110,18 @@ def test_same_seed_same_loss_curve(tmp_path, tiny_gemma_dir):
         hist = json.loads((d / "run" / "metrics.json").read_text())["log_history"]
         curves.append([(h["step"], h["loss"], h["loss_contrastive"], h["loss_lm"]) for h in hist if "loss" in h])
     assert curves[0] == curves[1] and len(curves[0]) == 3
+
+
+def test_non_finite_loss_stops_with_a_clear_line_and_keeps_the_last_checkpoint(tmp_path, tiny_gemma_dir, capsys):
+    # lr 1e30 turns the weights into inf after the first updates: the loss becomes NaN a step later
+    recipe = _recipe(tmp_path, tiny_gemma_dir)
+    rc = main(["train", str(recipe), "training.learning_rate=1e30", "training.max_steps=6", "training.save_steps=1",
+               "training.max_grad_norm=0", "training.optim=sgd"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "non-finite loss at step" in err and "--resume" in err
+    run = tmp_path / "run"
+    assert not (run / "model").exists()
+    ckpts = sorted(run.glob("checkpoint-*"))
+    assert ckpts, "the last good checkpoint is kept"
+    assert (ckpts[-1] / "trainer_state.json").is_file()

@@ -21,6 +21,7 @@ from crossalign.analysis.alignment import DEFAULT_LANGS, analyze_pairs, load_pai
 from crossalign.analysis.embed import bf16_is_native
 from crossalign.config import save_config
 from crossalign.errors import CrossalignError
+from crossalign.io import write_atomic
 from crossalign.pooling import POOLING_METHODS
 
 TEST_SPLITS = ("devtest", "test")
@@ -134,7 +135,7 @@ def _analyse_model(name: str, pairs, cfg: AnalysisConfig, source: str, split: st
 def _write_analysis(result: dict, out: Path, cfg: AnalysisConfig) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = report.save_result(result, out)
-    (out / "analysis.md").write_text(report.analysis_markdown(result), encoding="utf-8")
+    write_atomic(out / "analysis.md", report.analysis_markdown(result))
     paths.append(out / "analysis.md")
     paths.append(save_config(cfg, out / "config.yaml"))
     return paths + plots.write_plots(result, out)
@@ -144,7 +145,7 @@ def _write_compare(base: dict, aligned: dict, out: Path, cfg: AnalysisConfig) ->
     labels = tuple(cfg.labels)
     out.mkdir(parents=True, exist_ok=True)
     paths = [report.write_json(report.compare(base, aligned, labels), out / "compare.json")]
-    (out / "compare.md").write_text(report.compare_markdown(base, aligned, labels), encoding="utf-8")
+    write_atomic(out / "compare.md", report.compare_markdown(base, aligned, labels))
     paths.append(out / "compare.md")
     paths.append(save_config(cfg, out / "config.yaml"))
     return paths + plots.write_compare_plots(base, aligned, out, labels)

@@ -9,16 +9,14 @@ from pathlib import Path
 from crossalign.analysis.alignment import METRICS
 from crossalign.analysis.plots import common, short
 from crossalign.errors import CrossalignError
+from crossalign.io import write_atomic
 
 ANALYSIS_JSON = "analysis.json"
 PROJECTION_JSON = "projection.json"
 
 
 def write_json(obj, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return write_atomic(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
 
 
 def save_result(result: dict, out_dir) -> list[Path]:
