@@ -30,11 +30,11 @@ GROUPS = [
 
 
 def hand_loglikelihood(model, scorer, context, continuation) -> float:
-    """Plain forward over the whole sequence, log_softmax, gather: the definition."""
+    """Plain forward over the whole sequence, log_softmax (float64), gather: the definition."""
     ctx, cont = scorer.encode(context, continuation)
     ids = torch.tensor([ctx + cont])
     with torch.no_grad():
-        logp = torch.log_softmax(model(ids).logits.float(), dim=-1)[0]
+        logp = torch.log_softmax(model(ids).logits.double(), dim=-1)[0]
     return sum(logp[len(ctx) - 1 + j, t].item() for j, t in enumerate(cont))
 
 
@@ -127,5 +127,6 @@ def test_real_model_shared_equals_plain(shared_data):
     shared = LoglikelihoodScorer(model, tok, batch_size=8).score(groups)
     plain = LoglikelihoodScorer(model, tok, batch_size=8, share_context=False)
     c, x = groups[0][0]
-    assert plain.score(groups) == pytest.approx(shared, abs=2e-3)
-    assert shared[0][0] == pytest.approx(hand_loglikelihood(model, plain, c, x), abs=2e-3)
+    flat = [v for g in shared for v in g]
+    assert [v for g in plain.score(groups) for v in g] == pytest.approx(flat, rel=1e-4, abs=1e-3)  # fp32 sums differ with the thread count
+    assert shared[0][0] == pytest.approx(hand_loglikelihood(model, plain, c, x), rel=1e-4, abs=1e-3)
