@@ -15,33 +15,14 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
+from crossalign.io import write_atomic  # noqa: F401  (re-exported: evaluation code imports it from here)
 
 FORMAT_VERSION = 1
 METRIC_ORDER = ("acc", "acc_norm", "acc_bytes", "bleu", "chrf")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def software_versions() -> dict:
