@@ -96,6 +96,15 @@ def tiny_model(tiny_tokenizer):
     return build_tiny_model("gemma3", tiny_tokenizer)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: thread start-up costs more than it saves, and hurts badly on shared cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def shared_data():
     if not (SHARED_DATA / "flores200").is_dir():

@@ -9,13 +9,7 @@ from conftest import build_tiny_model
 from crossalign.evaluation.scoring import LoglikelihoodScorer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models: thread start-up costs more than it saves, and hurts badly on shared cores.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 LONG = ("The cat sat on the mat. Die Katze sass auf der Matte. Le chat est assis sur le tapis. "
         "Paka aliketi kwenye mkeka.")  # longer than the tiny Gemma's sliding window (16)

@@ -11,13 +11,7 @@ from crossalign.evaluation.translation import (build_prompt, corpus_scores, demo
                                                generate_lines, parse_direction)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models: thread start-up costs more than it saves, and hurts badly on shared cores.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_pair_and_instruct_prompts():
