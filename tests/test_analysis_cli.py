@@ -128,3 +128,84 @@ def test_suggest_layer_uses_dev_and_refuses_test(tiny_gemma_dir, data_dir):
     assert k in (1, 2)  # transformer blocks only, never the embedding table
     with pytest.raises(CrossalignError, match="must not look at the test data flores200:devtest"):
         suggest_layer(model, tok, ["deu"], data="flores200:devtest", data_dir=data_dir)
+
+
+# ------------------------------------------------------------------------------------- re-runs reuse cells
+
+
+def _cells(out):
+    return sorted(p.name for p in (out / "cells").iterdir())
+
+
+def _p_at_1(out):
+    res = json.loads((out / "analysis.json").read_text())
+    return {r["layer"]: {l: v["p_at_1"] for l, v in r["languages"].items()} for r in res["per_layer"]}, res["timing"]
+
+
+def test_rerun_reuses_every_cell_and_gives_the_same_figures(tiny_gemma_dir, data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert analyze(tiny_gemma_dir, data_dir, out) == 0
+    first, timing = _p_at_1(out)
+    assert timing["embedded_sentences"] == 18 and timing["reused_cells"] == 0  # pivot + deu + swh, 6 each
+    assert len(_cells(out)) == 3
+    capsys.readouterr()
+    assert analyze(tiny_gemma_dir, data_dir, out) == 0  # same command, no --overwrite: a resumable re-run
+    again, timing = _p_at_1(out)
+    assert timing["embedded_sentences"] == 0 and timing["reused_cells"] == 3
+    assert again == first and "reused 3 finished cell(s)" in capsys.readouterr().err
+
+
+def test_adding_a_language_embeds_only_that_language(tiny_gemma_dir, data_dir, tmp_path, capsys):
+    out, fresh = tmp_path / "grow", tmp_path / "fresh"
+    args = ["--langs", "deu"]
+    assert analyze(tiny_gemma_dir, data_dir, out, *args) == 0
+    # a different language list is a different analysis: refused without --overwrite, files untouched
+    before = (out / "analysis.json").read_text()
+    assert analyze(tiny_gemma_dir, data_dir, out) == 2
+    assert "differs in: langs" in capsys.readouterr().err and (out / "analysis.json").read_text() == before
+    assert analyze(tiny_gemma_dir, data_dir, out, "--overwrite") == 0
+    grown, timing = _p_at_1(out)
+    assert timing["embedded_sentences"] == 6 and timing["reused_cells"] == 2  # pivot and deu reused, swh new
+    assert analyze(tiny_gemma_dir, data_dir, fresh, "--no-cache") == 0
+    assert _p_at_1(fresh)[0] == grown and not (fresh / "cells").exists()
+
+
+def test_interrupted_run_resumes_from_its_finished_cells(tiny_gemma_dir, data_dir, tmp_path, monkeypatch):
+    import crossalign.analysis.alignment as alignment
+
+    real, calls = alignment.embed, []
+
+    def dies_on_second_cell(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if killed while the second cell was being embedded
+        return real(*a, **k)
+
+    out = tmp_path / "killed"
+    monkeypatch.setattr(alignment, "embed", dies_on_second_cell)
+    assert analyze(tiny_gemma_dir, data_dir, out) == 130  # the CLI reports an interruption like a shell
+    assert [p.name for p in out.iterdir()] == ["cells"] and len(_cells(out)) == 1  # no report, no half file
+    monkeypatch.setattr(alignment, "embed", real)
+    assert analyze(tiny_gemma_dir, data_dir, out) == 0  # no --overwrite needed
+    assert _p_at_1(out)[1]["reused_cells"] == 1 and _p_at_1(out)[1]["embedded_sentences"] == 12
+
+
+def test_cells_of_a_changed_model_or_a_damaged_file_are_not_reused(tiny_gemma_dir, data_dir, tmp_path):
+    import os
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_gemma_dir, model)
+    out = tmp_path / "run"
+    assert analyze(model, data_dir, out) == 0
+    weights = next(model.glob("*.safetensors"))
+    st = weights.stat()
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # "retrained" into the same folder
+    assert analyze(model, data_dir, out) == 0
+    assert _p_at_1(out)[1]["reused_cells"] == 0 and _p_at_1(out)[1]["embedded_sentences"] == 18
+    cells = sorted((out / "cells").iterdir())
+    assert len(cells) == 6  # the old model's cells stay (harmless) beside the new ones
+    newest = max(cells, key=lambda p: p.stat().st_mtime_ns)
+    newest.write_bytes(b"not a tensor file")
+    assert analyze(model, data_dir, out) == 0
+    assert _p_at_1(out)[1]["reused_cells"] == 2 and _p_at_1(out)[1]["embedded_sentences"] == 6

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from crossalign import languages
 from crossalign.analysis import metrics
@@ -138,31 +139,49 @@ def analyze_pairs(
     max_length: int | None = 512,
     projection_layers: list[int] | None = None,
     projection: bool = True,
+    cache=None,
+    progress: bool = False,
 ) -> dict:
-    """Every figure for {lang: (sentences, pivot translations)}; see `analyze` for the result layout."""
+    """Every figure for {lang: (sentences, pivot translations)}; see `analyze` for the result layout.
+
+    `cache`: an `EmbeddingCache`; cells it holds are read instead of embedded, new ones are written to it."""
     if not pairs:
         raise CrossalignError("no languages to analyse")
     pivot = languages.normalize(pivot)
     ks = parse_layers(layers, model)
     n_layers = num_layers(model)
 
-    # Embed each distinct string once: with multi-way data the pivot side is shared by every language.
+    # The pivot's own sentences: the shared pivot side when the data is multi-way, else every pivot
+    # sentence once. Used for language ID and the projection, and embedded as one cell.
+    pivot_sides = [p for _, p in pairs.values()]
+    pivot_texts = pivot_sides[0] if all(p == pivot_sides[0] for p in pivot_sides) else list(dict.fromkeys(t for p in pivot_sides for t in p))
+
+    # Embed cell by cell (the pivot side, then each language) so a re-run with `cache` reuses finished
+    # cells; each distinct string gets one row (a string in two cells has the same vector in both).
+    groups = [(pivot, list(dict.fromkeys(pivot_texts)))] + [(lang, list(dict.fromkeys(x))) for lang, (x, _) in pairs.items()]
     unique: dict[str, int] = {}
-    for x, p in pairs.values():
-        for t in (*x, *p):
+    for _, texts in groups:
+        for t in texts:
             unique.setdefault(t, len(unique))
-    texts = list(unique)
     t0 = time.perf_counter()
-    vecs = embed(model, tokenizer, texts, ks, pooling=pooling, batch_size=batch_size, bf16=bf16, max_length=max_length)
+    vecs: dict[int, torch.Tensor] = {}
+    embedded = 0
+    for name, texts in tqdm(groups, desc="embedding", unit="lang", disable=not progress):
+        got = cache.get(name, texts) if cache is not None else None
+        if got is None or sorted(got) != ks:
+            got = embed(model, tokenizer, texts, ks, pooling=pooling, batch_size=batch_size, bf16=bf16, max_length=max_length)
+            embedded += len(texts)
+            if cache is not None:
+                cache.put(name, texts, got)
+        for k in ks:
+            if k not in vecs:
+                vecs[k] = torch.empty(len(unique), got[k].shape[-1])
+            vecs[k][torch.tensor([unique[t] for t in texts])] = got[k]
     seconds = time.perf_counter() - t0
 
     def rows(sents):
         return torch.tensor([unique[t] for t in sents])
 
-    # Per-language sentence sets for language ID and the projection. The pivot's own sentences: the shared
-    # pivot side when the data is multi-way, else every pivot sentence once.
-    pivot_sides = [p for _, p in pairs.values()]
-    pivot_texts = pivot_sides[0] if all(p == pivot_sides[0] for p in pivot_sides) else list(dict.fromkeys(t for p in pivot_sides for t in p))
     by_lang = {pivot: rows(pivot_texts), **{lang: rows(x) for lang, (x, _) in pairs.items()}}
 
     per_layer = []
@@ -209,7 +228,8 @@ def analyze_pairs(
         "best_layer": best,
         "per_layer": per_layer,
         "projection": proj if proj_ks else None,
-        "timing": {"embed_seconds": round(seconds, 2), "distinct_sentences": len(texts)},
+        "timing": {"embed_seconds": round(seconds, 2), "distinct_sentences": len(unique), "embedded_sentences": embedded,
+                   "reused_cells": cache.hits if cache is not None else 0},
     }
 
 

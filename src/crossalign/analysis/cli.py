@@ -6,6 +6,11 @@
 
 Everything the user can get wrong (languages, data, --limit, layers, an existing output folder) is
 checked before anything is written, so a failed call leaves the file system as it was.
+
+Re-running a command on its own output folder resumes it: every finished cell (the pivot side or one
+language, embedded at all layers) is read from `<output>/cells/` instead of recomputed, and the reports
+are rewritten atomically. A folder that holds a different analysis needs --overwrite (its matching cells
+are still reused: a cell's file name hashes the model, settings and sentences, so it cannot be stale).
 """
 
 from __future__ import annotations
@@ -74,14 +79,56 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
     p.add_argument("--labels", default="base,aligned", help="names of the two sides in comparisons")
     p.add_argument("--output", required=True, help="folder for analysis.json, analysis.md, config.yaml and PNGs")
-    p.add_argument("--overwrite", action="store_true", help="allow writing into an existing, non-empty --output")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the reports in an --output that holds a different analysis or other files")
+    p.add_argument("--no-cache", action="store_true", help="embed everything again instead of reusing finished cells")
 
 
-def check_output(path: Path, overwrite: bool) -> None:
+CELLS = "cells"
+
+
+def _comparable(cfg: AnalysisConfig) -> dict:
+    """The config as it reads back from config.yaml, without the output path (which may be spelled otherwise)."""
+    import yaml
+
+    from crossalign.config import to_dict
+
+    d = yaml.safe_load(yaml.safe_dump(to_dict(cfg)))
+    d.pop("output", None)
+    return d
+
+
+def check_output(path: Path, overwrite: bool, cfg: AnalysisConfig | None = None) -> bool:
+    """Whether `path` holds this very analysis (a re-run that resumes); refuses anything else unless --overwrite."""
     if path.exists() and not path.is_dir():
         raise CrossalignError(f"--output {path} is a file; give a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise CrossalignError(f"--output {path} exists and is not empty; pass --overwrite or choose another folder")
+    if not path.is_dir() or not any(path.iterdir()):
+        return False
+    if {p.name for p in path.iterdir()} == {CELLS}:
+        return True  # a run killed before its reports: its cells are content-addressed, so any config may reuse them
+    previous = None
+    if cfg is not None and (path / "config.yaml").is_file():
+        import yaml
+
+        try:
+            previous = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            previous = None
+    if isinstance(previous, dict) and "pooling" in previous and "langs" in previous:
+        previous.pop("output", None)
+        now = _comparable(cfg)
+        if now.get("split") is None:  # not given: resolved from --data later, as it was in the saved run
+            previous.pop("split", None), now.pop("split", None)
+        if previous == now:
+            return True
+        if not overwrite:
+            diff = sorted(k for k in set(now) | set(previous) if now.get(k) != previous.get(k))
+            raise CrossalignError(f"--output {path} holds a different analysis (differs in: {', '.join(diff)}); pass "
+                                  "--overwrite to replace its reports (finished cells are still reused) or choose another folder")
+        return False
+    if not overwrite:
+        raise CrossalignError(f"--output {path} exists and holds other files; pass --overwrite or choose another folder")
+    return False
 
 
 def _device(name: str):
@@ -111,7 +158,8 @@ def _suggestion(best: int, source: str, split: str | None) -> dict:
     return out
 
 
-def _analyse_model(name: str, pairs, cfg: AnalysisConfig, source: str, split: str | None) -> dict:
+def _analyse_model(name: str, pairs, cfg: AnalysisConfig, source: str, split: str | None, cells: Path | None) -> dict:
+    from crossalign.analysis.cache import EmbeddingCache, model_identity
     from crossalign.models import load_model_and_tokenizer
 
     t0 = time.perf_counter()
@@ -122,8 +170,15 @@ def _analyse_model(name: str, pairs, cfg: AnalysisConfig, source: str, split: st
     if cfg.bf16 and not bf16_is_native(device):
         _log(f"warning: this {device.type.upper()} has no native bf16, so --bf16 is slower than fp32 here; drop --bf16")
     _log(f"embedding {sum(len(x) for x, _ in pairs.values())} sentences + pivot at layers {cfg.layers} ...")
+    cache = None
+    if cells is not None:
+        settings = {"model": model_identity(name), "pooling": cfg.pooling, "layers": cfg.layers, "max_length": cfg.max_length,
+                    "bf16": cfg.bf16, "padding_side": "right"}
+        cache = EmbeddingCache(cells, settings)
     result = analyze_pairs(model, tok, pairs, cfg.pivot, cfg.layers, cfg.pooling, cfg.batch_size, cfg.bf16,
-                           max_length=cfg.max_length, projection_layers=cfg.projection_layers)
+                           max_length=cfg.max_length, projection_layers=cfg.projection_layers, cache=cache, progress=True)
+    if cache is not None and cache.hits:
+        _log(f"reused {cache.hits} finished cell(s) from {cells}; embedded {cache.misses}")
     result = {"model": name, "data": f"{source}:{split}" if split else source, **result}
     result["suggested_layer"] = _suggestion(result["best_layer"], source, split)
     result["timing"]["total_seconds"] = round(time.perf_counter() - t0, 2)
@@ -176,8 +231,10 @@ def _config(args) -> AnalysisConfig:
 
 def run(args) -> int:
     out = Path(args.output).expanduser()
-    check_output(out, args.overwrite)
     cfg = _config(args)
+    resuming = check_output(out, args.overwrite, cfg)
+    if resuming:
+        _log(f"{out} holds this analysis already: re-running it, reusing finished cells")
 
     if cfg.compare:
         if cfg.model or cfg.model2:
@@ -193,11 +250,14 @@ def run(args) -> int:
 
     pairs, source, split = load_pairs(cfg.data, cfg.langs, cfg.pivot, cfg.limit, cfg.data_dir, cfg.split)
     cfg.split = split
-    results = [_analyse_model(cfg.model, pairs, cfg, source, split)]
+    # Cells are written as they finish (that is what makes an interrupted run cheap to repeat), so the
+    # cells folder is the one thing created before the end; a call that fails validation never gets here.
+    cells = None if args.no_cache else out / CELLS
+    results = [_analyse_model(cfg.model, pairs, cfg, source, split, cells)]
     if cfg.model2:
-        results.append(_analyse_model(cfg.model2, pairs, cfg, source, split))
+        results.append(_analyse_model(cfg.model2, pairs, cfg, source, split, cells))
 
-    # Everything is computed and valid: only now touch the file system.
+    # Everything is computed and valid: only now write the reports.
     if len(results) == 1:
         _write_analysis(results[0], out, cfg)
         print(report.analysis_markdown(results[0]).split("## ")[0].strip())
