@@ -108,12 +108,37 @@ def run_one(mode: str, steps: int, warmup: int, data_dir: str | None) -> dict:
         if s >= warmup:
             times.append(dt)
             losses.append(float(loss))
+    # FLOPs of one step as torch counts them (matmuls and attention, forward + backward): the achieved
+    # FLOP/s is compared with this machine's measured matmul FLOP/s below.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        loss = step_fn()
+        loss.backward()
+    opt.zero_grad(set_to_none=True)
+    flops = counter.get_total_flops()
     tokens = 3 * B * T
     mean = sum(times) / len(times)
     return {"mode": mode, "seconds_per_step": round(mean, 3), "tokens_per_second": round(tokens / mean, 1),
             "step_times": [round(t, 3) for t in times], "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
             "trainable_parameters": sum(p.numel() for p in params), "first_loss": losses[0],
-            "dtype": "bf16-autocast" if impl == "ours" and use_bf16 else "fp32"}
+            "dtype": "bf16-autocast" if impl == "ours" and use_bf16 else "fp32",
+            "gflop_per_step": round(flops / 1e9, 1), "achieved_gflops": round(flops / 1e9 / mean, 1)}
+
+
+def matmul_gflops(dtype: str = "float32", n: int = 1024, seconds: float = 2.0) -> float:
+    """This machine's dense matmul throughput at `dtype` (n x n x n, repeated for ~`seconds`): the ceiling for a
+    training step. Emulated bf16 can be hundreds of times slower, hence the time bound rather than a rep count."""
+    import torch
+
+    a = torch.randn(n, n, dtype=getattr(torch, dtype))
+    b = torch.randn(n, n, dtype=getattr(torch, dtype))
+    torch.mm(a[:64, :64], b[:64, :64])
+    reps, t0 = 0, time.perf_counter()
+    while reps == 0 or (time.perf_counter() - t0 < seconds and reps < 50):
+        torch.mm(a, b)
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def main():
@@ -143,14 +168,22 @@ def main():
                 for k in ("full", "lora") if f"naive-{k}" in by and f"ours-{k}" in by}
     import torch
 
+    peak = {"float32": round(matmul_gflops("float32"), 1), "bfloat16": round(matmul_gflops("bfloat16", n=512), 1)}
+    for r in rows:
+        r["fraction_of_matmul_peak"] = round(r["achieved_gflops"] / peak["float32" if r["dtype"] == "fp32" else "bfloat16"], 3)
     result = {"benchmark": "AFP step, Gemma 3 270M, 8 pairs + 8 sequences x 64 tokens", "rows": rows, "speedup": speedups,
+              "matmul_gflops": peak,
               "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
               "command": "python benchmarks/train_step_speed.py " + " ".join(sys.argv[1:])}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "train_step_speed.json").write_text(json.dumps(result, indent=2))
-    md = ["| mode | s/step | tokens/s | peak RSS GB | trainable params |", "|---|---|---|---|---|"]
-    md += [f"| {r['mode']} | {r['seconds_per_step']} | {r['tokens_per_second']} | {r['peak_rss_gb']} | {r['trainable_parameters']:,} |" for r in rows]
-    md += ["", f"Speed-up of crossalign over the naive step: {speedups}", "", f"`{result['command']}`"]
+    md = ["| mode | dtype | s/step | tokens/s | GFLOP/step | GFLOP/s | of matmul peak | peak RSS GB | trainable params |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r['mode']} | {r['dtype']} | {r['seconds_per_step']} | {r['tokens_per_second']} | {r['gflop_per_step']} | "
+           f"{r['achieved_gflops']} | {r['fraction_of_matmul_peak']:.0%} | {r['peak_rss_gb']} | {r['trainable_parameters']:,} |" for r in rows]
+    md += ["", f"Speed-up of crossalign over the naive step: {speedups}",
+           f"Measured matmul peak (1024^3): fp32 {peak['float32']} GFLOP/s, bf16 {peak['bfloat16']} GFLOP/s "
+           f"(bf16 native: {rows[0].get('dtype') == 'bf16-autocast'})", "", f"`{result['command']}`"]
     (RESULTS / "train_step_speed.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

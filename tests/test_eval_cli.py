@@ -62,6 +62,33 @@ def test_flores_translation_cell(tiny_gemma_dir, shared_data, tmp_path, monkeypa
     assert all("\n" not in p["hypothesis"] for p in preds)
 
 
+def test_bits_per_byte_equals_a_hand_computation(tiny_gemma_dir, shared_data, tmp_path, monkeypatch):
+    import math
+
+    import torch
+
+    from crossalign.evaluation.bits_per_byte import load_sentences
+    from crossalign.models import load_model_and_tokenizer
+
+    monkeypatch.setenv("CROSSALIGN_NO_PROGRESS", "1")
+    out = tmp_path / "bpb.json"
+    assert _eval(tiny_gemma_dir, shared_data, out, "--tasks", "bpb", "--langs", "en,sw", "--limit", "3") == 0
+    data = json.loads(out.read_text())
+    recs = {r["lang"]: r for r in data["cells"].values()}
+    assert set(recs) == {"eng_Latn", "swh_Latn"} and all(r["n"] == 3 for r in recs.values())
+    model, tok = load_model_and_tokenizer(str(tiny_gemma_dir))
+    texts = load_sentences("swh", "devtest", 3, shared_data)
+    nats = 0.0
+    for t in texts:  # BOS, then every token of the sentence predicted: the whole sentence's log-likelihood
+        ids = torch.tensor([[tok.bos_token_id] + tok(t, add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits.double(), -1)[0]
+        nats -= sum(logp[j, ids[0, j + 1]].item() for j in range(ids.shape[1] - 1))
+    want = nats / math.log(2) / sum(len(t.encode("utf-8")) for t in texts)
+    assert recs["swh_Latn"]["metrics"]["bits_per_byte"] == pytest.approx(want, rel=1e-5)
+    assert "bits_per_byte" in out.with_suffix(".md").read_text()
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--tasks", "xcopaa"], "unknown task"),
     (["--tasks", "xstorycloze", "--langs", "et"], "has no Estonian"),
@@ -71,6 +98,8 @@ def test_flores_translation_cell(tiny_gemma_dir, shared_data, tmp_path, monkeypa
     (["--tasks", "xcopa", "--shots", "five"], "--shots"),
     (["--tasks", "flores"], "flores needs --langs"),
     (["--tasks", "flores", "--langs", "sw", "--split", "test"], "FLORES has no split"),
+    (["--tasks", "bpb"], "bpb needs --langs"),
+    (["--tasks", "bpb", "--langs", "sw", "--split", "train"], "FLORES has no split"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny_gemma_dir, shared_data, tmp_path, capsys, extra, message):
     assert _eval(tiny_gemma_dir, shared_data, tmp_path / "r.json", *extra) == 2

@@ -16,6 +16,10 @@ from pathlib import Path
 
 from crossalign import languages
 from crossalign.errors import CrossalignError
+from crossalign.evaluation.bits_per_byte import PROTOCOL as BPB_PROTOCOL
+from crossalign.evaluation.bits_per_byte import TASK as BPB
+from crossalign.evaluation.bits_per_byte import evaluate_bits_per_byte
+from crossalign.evaluation.bits_per_byte import load_sentences as load_bpb_sentences
 from crossalign.evaluation.icl import PROTOCOLS, Cell, evaluate_cell
 from crossalign.evaluation.results import ResultsFile, git_hash, software_versions
 from crossalign.evaluation.tasks import TASKS, get_task, load_split, task_language
@@ -27,7 +31,8 @@ ENGLISH = "eng_Latn"
 def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="Hub id, folder, .gguf file, LoRA adapter folder or gemma-3-270m")
     p.add_argument("--tasks", default="xcopa,xstorycloze",
-                   help=f"comma-separated: {', '.join(TASKS)}, flores (default: xcopa,xstorycloze)")
+                   help=f"comma-separated: {', '.join(TASKS)}, flores (translation), bpb (bits per byte of FLORES text) "
+                        "(default: xcopa,xstorycloze)")
     p.add_argument("--langs", default=None,
                    help="comma-separated language codes (sw, swh, swh_Latn, Swahili); default: every language of each task")
     p.add_argument("--shots", default="0", help="comma-separated numbers of demonstrations, e.g. 0,5")
@@ -77,6 +82,9 @@ def plan(args, data_dir) -> list[Cell]:
         if name.lower() == "flores":
             cells += _flores_cells(args, user_langs, shots, seeds, data_dir)
             continue
+        if name.lower() in (BPB, "bits_per_byte"):
+            cells += _bpb_cells(args, user_langs, data_dir)
+            continue
         task = get_task(name)
         langs = [task_language(task, c) for c in user_langs] if user_langs else list(task.languages)
         split = args.split or task.eval_split
@@ -114,6 +122,20 @@ def _flores_cells(args, user_langs, shots, seeds, data_dir) -> list[Cell]:
                 cells += [Cell("flores", pair, k, args.translation_template, seed, split, args.limit) for pair in pairs]
     if not cells:
         raise CrossalignError("flores: no language other than English in --langs")
+    return cells
+
+
+def _bpb_cells(args, user_langs, data_dir) -> list[Cell]:
+    if not user_langs:
+        raise CrossalignError("bpb needs --langs (the FLORES languages whose text is scored, English included if wanted)")
+    split = args.split or "devtest"
+    if split not in ("dev", "devtest"):
+        raise CrossalignError(f"FLORES has no split {split!r}; use devtest (scored) or dev")
+    cells = []
+    for code in user_langs:
+        lang = languages.normalize(code)
+        load_bpb_sentences(lang, split, 1, data_dir)  # a missing language fails here
+        cells.append(Cell(BPB, lang, 0, BPB_PROTOCOL, 0, split, args.limit))
     return cells
 
 
@@ -174,6 +196,8 @@ def run(args) -> int:
                         cell.protocol, args.batch_size, args.max_new_tokens, args.bf16, bar.update)
                     if result.get("note"):
                         notes.add(result["note"])
+                elif task_name == BPB:
+                    result, preds = evaluate_bits_per_byte(scorer, cell.lang, cell.split, cell.limit, data_dir, bar.update)
                 else:
                     result, preds = evaluate_cell(cell, get_task(task_name), scorer, data_dir, progress=bar.update)
                 wall = time.perf_counter() - t0
@@ -188,7 +212,7 @@ def run(args) -> int:
 
 
 def _n_items(cell: Cell, args, data_dir) -> int:
-    if cell.task == "flores":
+    if cell.task in ("flores", BPB):
         return args.limit or 1012
     n = len(load_split(get_task(cell.task), cell.lang, cell.split, data_dir, None).docs)
     return min(n, args.limit) if args.limit else n

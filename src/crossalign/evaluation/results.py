@@ -22,7 +22,7 @@ from crossalign.errors import CrossalignError
 from crossalign.io import write_atomic  # noqa: F401  (re-exported: evaluation code imports it from here)
 
 FORMAT_VERSION = 1
-METRIC_ORDER = ("acc", "acc_norm", "acc_bytes", "bleu", "chrf")
+METRIC_ORDER = ("acc", "acc_norm", "acc_bytes", "bleu", "chrf", "bits_per_byte")
 
 
 def software_versions() -> dict:
@@ -159,6 +159,8 @@ def summarize(cells: dict) -> list[dict]:
 
 
 def _fmt(metric: str, value: float) -> str:
+    if metric == "bits_per_byte":
+        return f"{value:.4f}"
     return f"{value:.2f}" if metric in ("bleu", "chrf") else f"{100 * value:.1f}"
 
 

@@ -1,0 +1,43 @@
+"""Bits per byte of FLORES text per language: does alignment training damage the language model?
+
+Each sentence is one document scored from the start (BOS, then every token), the way lm-evaluation-harness
+scores `loglikelihood_rolling` documents that fit in the context; the metric is lm-eval's `bits_per_byte`:
+total negative log-likelihood in bits over total UTF-8 bytes. Bytes, not tokens, so models with different
+tokenizers (and languages that tokenize badly) compare fairly. Written here rather than through lm-eval
+because lm-eval has no FLORES perplexity task and the scorer below already reproduces its log-likelihoods.
+"""
+
+from __future__ import annotations
+
+import math
+
+from crossalign import languages
+from crossalign.data.parallel import FLORES_PLUS, load_multiway
+from crossalign.errors import CrossalignError
+
+TASK = "bpb"
+PROTOCOL = "lm"
+
+
+def load_sentences(lang: str, split: str = "devtest", limit: int | None = None, data_dir=None) -> list[str]:
+    lang = languages.normalize(lang)
+    source = "flores200" if data_dir else f"hub:{FLORES_PLUS}"
+    texts = load_multiway(source, [lang], split, data_dir, limit)[lang]
+    if not texts:
+        raise CrossalignError(f"FLORES {split} has no sentences for {lang}")
+    return texts
+
+
+def evaluate_bits_per_byte(scorer, lang: str, split: str = "devtest", limit: int | None = None, data_dir=None,
+                           progress=None) -> tuple[dict, list[dict]]:
+    """({"metrics": {"bits_per_byte": x}, "n": sentences, ...}, per-sentence predictions) for one language.
+
+    `scorer` is a `LoglikelihoodScorer`: an empty context becomes BOS, so each sentence's score is the
+    log-probability of all its tokens."""
+    texts = load_sentences(lang, split, limit, data_dir)
+    logprobs = scorer.score([[("", t)] for t in texts], progress=progress)
+    nats = -sum(lp[0] for lp in logprobs)
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    bpb = nats / math.log(2) / n_bytes
+    preds = [{"i": i, "logprob": lp[0], "bytes": len(t.encode("utf-8"))} for i, (t, lp) in enumerate(zip(texts, logprobs))]
+    return {"metrics": {"bits_per_byte": bpb}, "n": len(texts), "bytes": n_bytes}, preds
