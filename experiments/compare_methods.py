@@ -1,0 +1,219 @@
+"""The papers' comparison at small scale: base, sft, contrastive, afp and alignx on one model, one data
+set and one training budget, measured the same way. Writes <output>/RESULTS.md and results.json.
+
+    .venv/bin/python experiments/compare_methods.py --output experiments/runs/cpu --steps 60 --seeds 0,1
+
+Every step is a public command (`crossalign train`, `analyze`, `eval`) and each of them resumes, so
+re-running this script after an interruption continues where it stopped. Per method and seed:
+1. train the `<method>-cpu` recipe for --steps steps (nothing for `base`), Tatoeba pairs of --langs,
+   cleaned of every evaluation set by the recipe's contamination guard;
+2. FLORES devtest bitext retrieval (P@1) and MEXA per layer, read at the recipe's layer and the best one;
+3. cross-lingual 0- and 5-shot XCOPA and XStoryCloze (English demonstrations and template), --eval-limit;
+4. few-shot FLORES translation en->xx and xx->en, chrF++, --mt-limit;
+5. bits per byte of FLORES devtest text per language (English included), --bpb-limit.
+Settings are chosen on FLORES dev / training data only; devtest and the task test splits are only read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from crossalign import languages
+from crossalign.cli import main as crossalign
+
+METHODS = ("base", "sft", "contrastive", "afp", "alignx")
+LANGS = "deu,fra,spa,zho,arb,hin,swh,tha,tur,vie,ind,est"
+
+
+def call(argv: list[str]) -> None:
+    print("$ crossalign " + " ".join(argv), file=sys.stderr, flush=True)
+    rc = crossalign(argv)
+    if rc != 0:
+        sys.exit(f"command failed (exit {rc}): crossalign {' '.join(argv)}")
+
+
+def run_dir(out: Path, method: str, seed: int) -> Path:
+    return out / (method if method == "base" else f"{method}-s{seed}")
+
+
+def train(method: str, seed: int, args, out: Path) -> tuple[str, dict | None]:
+    """The model to evaluate and the training metrics (None for the base model)."""
+    if method == "base":
+        return args.model, None
+    d = run_dir(out, method, seed) / "train"
+    stages = ["stage1", "stage2"] if method == "alignx" else []
+    final = d / stages[-1] if stages else d
+    if not (final / "metrics.json").is_file():
+        argv = ["train", f"{method}-cpu", f"output_dir={d}", f"seed={seed}", f"model.name={args.model}",
+                f"data.languages=[{args.langs}]", *args.set]
+        if stages:  # AlignX's two stages share the budget 2:1, as its -cpu recipe does
+            first = round(2 * args.steps / 3)
+            argv += [f"stages.0.training.max_steps={first}", f"stages.1.training.max_steps={args.steps - first}",
+                     f"stages.0.objectives.layer={args.layer}"]
+        else:
+            argv += [f"training.max_steps={args.steps}"] + ([f"objectives.layer={args.layer}"] if method != "sft" else [])
+        if args.data_dir:
+            argv.append(f"data.data_dir={args.data_dir}")
+        if d.exists():
+            argv.append("--resume")
+        call(argv)
+    parts = [json.loads(((d / s) if s else d).joinpath("metrics.json").read_text(encoding="utf-8")) for s in (stages or [""])]
+    m = dict(parts[0])
+    m["global_step"] = sum(x["global_step"] for x in parts)
+    m["wall_seconds"] = sum(x["wall_seconds"] for x in parts)
+    m["log_history"] = [h for x in parts for h in x["log_history"]]
+    return str(final / "model"), m
+
+
+def measure(model: str, d: Path, args, data: list[str]) -> None:
+    langs = args.langs
+    call(["analyze", "--model", model, "--data", "flores200:devtest", "--langs", langs, "--limit", str(args.analysis_limit),
+          "--output", str(d / "analysis"), *data])
+    call(["eval", "--model", model, "--tasks", "xcopa,xstorycloze", "--protocol", "cross", "--shots", args.shots,
+          "--limit", str(args.eval_limit), "--output", str(d / "icl.json"), *data])
+    if args.mt_limit:
+        call(["eval", "--model", model, "--tasks", "flores", "--langs", args.mt_langs, "--shots", str(args.mt_shots),
+              "--limit", str(args.mt_limit), "--max-new-tokens", "96", "--output", str(d / "mt.json"), *data])
+    call(["eval", "--model", model, "--tasks", "bpb", "--langs", "eng," + langs, "--limit", str(args.bpb_limit),
+          "--output", str(d / "bpb.json"), *data])
+
+
+# ----------------------------------------------------------------------------------------- the tables
+
+
+def _summary(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["summary"] if path.is_file() else []
+
+
+def collect(d: Path, train_metrics: dict | None, layer: int) -> dict:
+    ana = json.loads((d / "analysis" / "analysis.json").read_text(encoding="utf-8"))
+    rows = {r["layer"]: r for r in ana["per_layer"]}
+    best = ana["best_layer"]
+    out = {"layer": layer, "best_layer": best,
+           "p_at_1": {k: v["p_at_1"] for k, v in rows[layer]["languages"].items()},
+           "p_at_1_best": {k: v["p_at_1"] for k, v in rows[best]["languages"].items()},
+           "mexa": rows[layer]["mean"]["mexa"], "mexa_best": rows[best]["mean"]["mexa"], "icl": {}, "mt": {}, "bpb": {}}
+    for b in _summary(d / "icl.json"):
+        if b["metric"] == "acc":
+            non_en = [v["mean"] for lang, v in b["langs"].items() if lang != "en"]
+            out["icl"][f"{b['task']}/{b['shots']}-shot"] = sum(non_en) / len(non_en)
+    for b in _summary(d / "mt.json"):
+        if b["metric"] == "chrf":
+            for direction in ("en-xx", "xx-en"):
+                vals = [v["mean"] for pair, v in b["langs"].items()
+                        if (pair.startswith("eng_Latn-") if direction == "en-xx" else pair.endswith("-eng_Latn"))]
+                if vals:
+                    out["mt"][direction] = sum(vals) / len(vals)
+    for b in _summary(d / "bpb.json"):
+        out["bpb"] = {lang: v["mean"] for lang, v in b["langs"].items()}
+    if train_metrics:
+        logged = [h for h in train_metrics["log_history"] if "tokens_per_second" in h]
+        out["train"] = {"steps": train_metrics["global_step"], "wall_seconds": train_metrics["wall_seconds"],
+                        "tokens_per_second": statistics.median(h["tokens_per_second"] for h in logged) if logged else None,
+                        "peak_memory_gb": max((h.get("peak_memory_gb", 0) for h in logged), default=None)}
+    return out
+
+
+def _avg(rows: list[dict], get) -> tuple[float | None, float | None]:
+    vals = [v for v in (get(r) for r in rows) if v is not None]
+    if not vals:
+        return None, None
+    return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else None)
+
+
+def _pct(m, s=None) -> str:
+    if m is None:
+        return "-"
+    return f"{100 * m:.1f}" + (f" ± {100 * s:.1f}" if s is not None else "")
+
+
+def write_results(out: Path, results: dict[str, list[dict]], args, langs: list[str]) -> Path:
+    lines = ["# crossalign: base, sft, contrastive, afp and alignx at equal budget", "",
+             f"Model `{args.model}`; {args.steps} training steps per method (the `<method>-cpu` recipes); "
+             f"seeds {args.seeds}; machine: see results.json. Command: `python {' '.join(sys.argv)}`", ""]
+    short = [lang.split("_")[0] for lang in langs]
+    lines += ["## FLORES devtest bitext retrieval P@1 (%) at the training layer", "",
+              "| method | " + " | ".join(short) + " | mean | MEXA | best layer: mean P@1 |", "|---" * (len(langs) + 4) + "|"]
+    for method, rs in results.items():
+        cells = [_pct(*_avg(rs, lambda r, l=lang: r["p_at_1"].get(l))) for lang in langs]
+        mean = _pct(*_avg(rs, lambda r: statistics.mean(r["p_at_1"][l] for l in langs)))
+        best = _pct(*_avg(rs, lambda r: statistics.mean(r["p_at_1_best"][l] for l in langs)))
+        lines.append(f"| {method} (layer {rs[0]['layer']}) | " + " | ".join(cells) +
+                     f" | {mean} | {_pct(*_avg(rs, lambda r: r['mexa']))} | {best} (layer {rs[0]['best_layer']}) |")
+    keys = sorted({k for rs in results.values() for r in rs for k in r["icl"]})
+    lines += ["", "## Cross-lingual accuracy (%), mean over non-English languages", "",
+              "| method | " + " | ".join(keys) + " | chrF++ en->xx | chrF++ xx->en |", "|---" * (len(keys) + 3) + "|"]
+    for method, rs in results.items():
+        cells = [_pct(*_avg(rs, lambda r, k=k: r["icl"].get(k))) for k in keys]
+        mt = [_avg(rs, lambda r, d=d: r["mt"].get(d)) for d in ("en-xx", "xx-en")]
+        lines.append(f"| {method} | " + " | ".join(cells) + " | " +
+                     " | ".join("-" if m is None else f"{m:.2f}" for m, _ in mt) + " |")
+    bpb_langs = ["eng_Latn"] + langs
+    base_bpb = results.get("base", [{}])[0].get("bpb", {})
+    lines += ["", "## Bits per byte of FLORES devtest text (lower is better; English change vs base)", "",
+              "| method | " + " | ".join(l.split("_")[0] for l in bpb_langs) + " | eng vs base |", "|---" * (len(bpb_langs) + 2) + "|"]
+    for method, rs in results.items():
+        cells = [_avg(rs, lambda r, l=l: r["bpb"].get(l))[0] for l in bpb_langs]
+        rel = (f"{100 * (cells[0] / base_bpb['eng_Latn'] - 1):+.2f}%" if cells[0] and base_bpb.get("eng_Latn") else "-")
+        lines.append(f"| {method} | " + " | ".join("-" if c is None else f"{c:.4f}" for c in cells) + f" | {rel} |")
+    lines += ["", "## Training cost", "", "| method | steps | wall s | tokens/s | peak memory GB |", "|---|---|---|---|---|"]
+    for method, rs in results.items():
+        t = [r.get("train") for r in rs if r.get("train")]
+        if t:
+            lines.append(f"| {method} | {t[0]['steps']} | {statistics.mean(x['wall_seconds'] for x in t):.0f} | "
+                         f"{statistics.mean(x['tokens_per_second'] or 0 for x in t):.0f} | {max(x['peak_memory_gb'] or 0 for x in t):.2f} |")
+    path = out / "RESULTS.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1), encoding="utf-8")
+    return path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--output", required=True)
+    ap.add_argument("--model", default="gemma-3-270m")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--langs", default=LANGS)
+    ap.add_argument("--layer", type=int, default=9, help="alignment layer (hidden_states index; the -cpu recipes use 9), where retrieval is read")
+    ap.add_argument("--analysis-limit", type=int, default=200)
+    ap.add_argument("--shots", default="0,5")
+    ap.add_argument("--eval-limit", type=int, default=100)
+    ap.add_argument("--mt-langs", default="swh,est,hin,deu")
+    ap.add_argument("--mt-shots", type=int, default=4)
+    ap.add_argument("--mt-limit", type=int, default=50, help="0 = no translation")
+    ap.add_argument("--bpb-limit", type=int, default=200)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every recipe")
+    args = ap.parse_args(argv)
+    args.langs = ",".join(languages.parse_list(args.langs))
+    langs = args.langs.split(",")
+    out = Path(args.output)
+    data = ["--data-dir", args.data_dir] if args.data_dir else []
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        sys.exit(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    results: dict[str, list[dict]] = {}
+    t0 = time.time()
+    for method in methods:
+        for seed in ([0] if method == "base" else [int(s) for s in args.seeds.split(",")]):
+            model, metrics = train(method, seed, args, out)
+            d = run_dir(out, method, seed)
+            measure(model, d, args, data)
+            aligned = method in ("contrastive", "afp", "alignx") and metrics and isinstance(metrics.get("layer"), int)
+            layer = metrics["layer"] if aligned else args.layer  # base/sft: read where the others align
+            results.setdefault(method, []).append(collect(d, metrics, layer))
+            write_results(out, results, args, langs)  # after every run, so partial results are readable
+    print(f"wrote {out / 'RESULTS.md'} in {(time.time() - t0) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
