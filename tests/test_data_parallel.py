@@ -271,3 +271,31 @@ def test_contamination_real_tatoeba_estonian(shared_data):
     [clean], counts = drop_contaminated([est], blocked)
     # README: 506 of LASER's 1000 est pairs are in Tatoeba Challenge; either-side matching drops more
     assert counts["tatoeba_challenge:eng-est"] >= 500 and len(clean) == len(est) - sum(counts.values())
+
+
+def test_xstorycloze_train_stories_as_sentence_pairs(shared_data):
+    from crossalign.errors import MissingLanguage
+
+    (sw,) = load_parallel("xstorycloze", ["sw"], data_dir=shared_data)
+    assert sw.src_lang == "eng_Latn" and sw.tgt_lang == "swh_Latn" and len(sw) == 360 * 6  # 4 sentences + 2 endings
+    assert sw.src[0] == "Rick grew up in a troubled household." and sw.tgt[0] == "Rick alikua katika nyumba yenye shida."
+    with pytest.raises(CrossalignError, match="evaluation split"):
+        load_parallel("xstorycloze", ["sw"], split="eval", data_dir=shared_data)
+    with pytest.raises(MissingLanguage, match="deu_Latn is not in xstorycloze"):
+        load_parallel("xstorycloze", ["deu"], data_dir=shared_data)
+
+
+def test_several_sources_each_give_the_languages_they_have(shared_data):
+    from crossalign.training.config import DataConfig, ObjectiveConfig
+    from crossalign.training.data import build_texts
+
+    obj = ObjectiveConfig(lm_weight=0.0, contrastive_weight=1.0)
+    texts = build_texts(DataConfig(parallel=["tatoeba_challenge", "xstorycloze"], languages=["deu", "swh"],
+                                   instructions=[], data_dir=str(shared_data), max_pairs_per_language=None), obj, 0)
+    names = sorted(c.name.split(":")[0] for c in texts.pairs)
+    assert names == ["tatoeba_challenge", "tatoeba_challenge", "xstorycloze.train"]  # no German in XStoryCloze
+    swh = sum(len(c) for c in texts.pairs if c.tgt_lang == "swh_Latn")
+    assert swh > 1500  # Tatoeba keeps ~19 clean Swahili pairs; the stories add ~2000
+    with pytest.raises(CrossalignError, match="no parallel data for fra_Latn"):
+        build_texts(DataConfig(parallel=["xstorycloze", "xstorycloze"], languages=["fra"], instructions=[],
+                               data_dir=str(shared_data)), obj, 0)

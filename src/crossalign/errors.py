@@ -13,3 +13,7 @@ class CrossalignError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))  # always one line
+
+
+class MissingLanguage(CrossalignError):
+    """A data source has no data for a language (callers combining several sources may skip it)."""

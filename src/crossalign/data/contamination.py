@@ -73,7 +73,9 @@ def _copa_en(root: Path):
 
 
 def _xstorycloze(root: Path):
-    for f in sorted((root / "xstorycloze").glob("*.tsv")):
+    # Only the eval split is scored; the train split is the tuning split (demonstrations, instructions,
+    # and sentence pairs: `load_parallel("xstorycloze")`), so it is not guarded against.
+    for f in sorted((root / "xstorycloze").glob("*_eval.tsv")):
         rows = _tsv_rows(f)
         header = rows[0]
         cols = [i for i, h in enumerate(header) if h.startswith(("InputSentence", "RandomFifthSentenceQuiz"))]

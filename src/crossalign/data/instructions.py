@@ -256,16 +256,20 @@ def story_instructions(data_dir=None, langs=XSTORYCLOZE_LANGS, split: str = "tra
     if split != "train":
         raise CrossalignError(f"XStoryCloze split {split!r} is an evaluation split; train only on split='train'")
     codes = languages.parse_list(langs)
-    root = resolve_data_dir(data_dir)
     out = []
     for code in codes:
         iso = languages.iso1(code) or languages.iso3(code)
-        rows = _story_rows_hub(iso, split) if root is None else _story_rows_local(root, iso, code, split)
-        for story_id, sentences, endings, right in rows:
+        for story_id, sentences, endings, right in story_rows(iso, code, split, data_dir):
             out.append(InstructionRecord(
                 "Write the ending of this story.", " ".join(sentences), endings[right - 1], code, story_id
             ))
     return out
+
+
+def story_rows(iso: str, code: str, split: str, data_dir=None):
+    """(story id, 4 sentences, 2 endings, right ending 1|2) per XStoryCloze row, local folder or Hub."""
+    root = resolve_data_dir(data_dir)
+    return _story_rows_hub(iso, split) if root is None else _story_rows_local(root, iso, code, split)
 
 
 def _story_rows_local(root: Path, iso: str, code: str, split: str):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from crossalign import languages
 from crossalign.data.paths import resolve_data_dir
-from crossalign.errors import CrossalignError
+from crossalign.errors import CrossalignError, MissingLanguage
 
 TATOEBA_CHALLENGE_FILE = "tatoeba-test-v2021-08-07"
 FLORES_PLUS = "openlanguagedata/flores_plus"
@@ -137,7 +137,7 @@ def _targets(langs, pivot: str) -> list[str]:
 
 def _missing(lang: str, source: str, available) -> CrossalignError:
     avail = sorted(set(available))
-    return CrossalignError(
+    return MissingLanguage(
         f"language {lang} is not in {source}; available: {', '.join(avail) if avail else 'none'}"
     )
 
@@ -165,6 +165,8 @@ def load_parallel(
         out = _tatoeba_challenge(targets, pivot, split, data_dir)
     elif kind == "tatoeba_laser":
         out = _tatoeba_laser(targets, pivot, split, data_dir)
+    elif kind == "xstorycloze":
+        out = _xstorycloze(targets, pivot, split, data_dir)
     elif kind.startswith("hub:"):
         out = _hub_parallel(source[4:], targets, pivot, split)
     else:
@@ -341,6 +343,35 @@ def _tatoeba_challenge(targets: list[str], pivot: str, split: str | None, data_d
             name=f"tatoeba_challenge:{p}-{code}",
         )
         out.append(corpus)
+    return out
+
+
+def _xstorycloze(targets: list[str], pivot: str, split: str | None, data_dir) -> list[ParallelCorpus]:
+    """Sentence pairs from XStoryCloze's train split: its stories are translations of the same English
+    stories (rows share a story id), so each story gives 6 pairs (4 sentences, 2 candidate endings). The
+    eval split is the reported test set and is refused."""
+    from crossalign.data.instructions import XSTORYCLOZE_LANGS, story_rows
+
+    split = split or "train"
+    if split != "train":
+        raise CrossalignError(f"XStoryCloze split {split!r} is an evaluation split; use xstorycloze:train for training pairs")
+    have = {languages.normalize(c): c for c in XSTORYCLOZE_LANGS}
+    for lang in (pivot, *targets):
+        if lang not in have:
+            raise _missing(lang, "xstorycloze", have)
+
+    def sentences(lang):
+        return {sid: [*sents, *endings] for sid, sents, endings, _ in story_rows(have[lang], lang, split, data_dir)}
+
+    piv = sentences(pivot)
+    out = []
+    for t in targets:
+        src, tgt = [], []
+        for sid, row in sentences(t).items():
+            if sid in piv:
+                src += piv[sid]
+                tgt += row
+        out.append(ParallelCorpus(pivot, t, src, tgt, name=f"xstorycloze.{split}:{have[t]}"))
     return out
 
 

@@ -97,18 +97,24 @@ def plan(args, data_dir) -> list[Cell]:
     return cells
 
 
+def _flores_split(args, user_langs, task: str, what: str) -> str:
+    """The FLORES split of a flores/bpb task (devtest unless --split dev), after checking --langs is given."""
+    if not user_langs:
+        raise CrossalignError(f"{task} needs --langs ({what})")
+    split = args.split or "devtest"
+    if split not in ("dev", "devtest"):
+        raise CrossalignError(f"FLORES has no split {split!r}; use devtest (scored) or dev")
+    return split
+
+
 def _flores_cells(args, user_langs, shots, seeds, data_dir) -> list[Cell]:
     from crossalign.data.parallel import FLORES_PLUS, load_multiway
 
-    if not user_langs:
-        raise CrossalignError("flores needs --langs (the languages to translate to and from English)")
+    split = _flores_split(args, user_langs, "flores", "the languages to translate to and from English")
     dirs = _names(args.directions)
     for d in dirs:
         if d not in ("en-xx", "xx-en"):
             raise CrossalignError(f"unknown --directions entry {d!r}; use en-xx and/or xx-en")
-    split = args.split or "devtest"
-    if split not in ("dev", "devtest"):
-        raise CrossalignError(f"FLORES has no split {split!r}; use devtest (scored) or dev")
     cells = []
     for code in user_langs:
         lang = languages.normalize(code)
@@ -126,11 +132,7 @@ def _flores_cells(args, user_langs, shots, seeds, data_dir) -> list[Cell]:
 
 
 def _bpb_cells(args, user_langs, data_dir) -> list[Cell]:
-    if not user_langs:
-        raise CrossalignError("bpb needs --langs (the FLORES languages whose text is scored, English included if wanted)")
-    split = args.split or "devtest"
-    if split not in ("dev", "devtest"):
-        raise CrossalignError(f"FLORES has no split {split!r}; use devtest (scored) or dev")
+    split = _flores_split(args, user_langs, "bpb", "the FLORES languages whose text is scored, English included if wanted")
     cells = []
     for code in user_langs:
         lang = languages.normalize(code)

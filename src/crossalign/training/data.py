@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from crossalign import languages
-from crossalign.errors import CrossalignError
+from crossalign.errors import CrossalignError, MissingLanguage
 from crossalign.training.config import DataConfig, ObjectiveConfig
 
 log = logging.getLogger("crossalign")
@@ -58,7 +58,22 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int) -> Tra
     corpora = []
     for spec in data.parallel:
         source, split = _split_source(spec)
-        corpora += load_parallel(source, langs, pivot=pivot, split=split, data_dir=data_dir, limit=None)
+        if len(data.parallel) == 1:
+            corpora += load_parallel(source, langs, pivot=pivot, split=split, data_dir=data_dir, limit=None)
+            continue
+        # Several sources: each gives the languages it has (XStoryCloze has no German, Tatoeba has little
+        # Swahili); only a language that no source has is an error.
+        for lang in langs:
+            try:
+                corpora += load_parallel(source, [lang], pivot=pivot, split=split, data_dir=data_dir, limit=None)
+            except MissingLanguage:
+                log.info("%s has no %s pairs; using the other sources for it", source, lang)
+    if data.parallel:
+        found = {c.tgt_lang for c in corpora}
+        lost = [lang for lang in langs if lang not in found]
+        if lost:
+            raise CrossalignError(f"no parallel data for {', '.join(lost)} in data.parallel={list(data.parallel)}; "
+                                  "add a source that has it or remove it from data.languages")
     dropped: dict[str, int] = {}
     if data.exclude_eval_sets and corpora:
         if data_dir is None:
