@@ -1,12 +1,15 @@
-"""AFP training step: crossalign (forward cut at the alignment layer, LM head only on label positions,
-bf16 autocast only where the CPU/GPU has native bf16) vs a naive step
-(fp32, full forwards with output_hidden_states=True for the pairs and a second full forward for the LM loss).
+"""Training step of each recipe's objective: crossalign vs a naive implementation, Gemma 3 270M.
 
-Batch: 8 translation pairs (x, y) + 8 instruction sequences, each exactly 64 tokens, Gemma 3 270M.
-Each configuration runs in its own process so peak memory is its own. Writes
-benchmarks/results/train_step_speed.{json,md}.
+crossalign: the forward cut at the alignment layer, the LM head only on label positions, one forward for
+every sequence term, bf16 autocast only where the CPU/GPU has native bf16. Naive: fp32, full forwards with
+output_hidden_states=True, logits at every position, a separate forward per input stream.
+Objectives (`--objectives`): afp (pairs + instruction sequences), contrastive (pairs), sft (sequences),
+alignx (stage 1: sequences with source/target spans + language matching). Batch: --batch rows of exactly
+--length tokens per input stream (FLORES dev text). Each configuration runs in its own process so peak
+memory is its own. Writes benchmarks/results/<--output-name>.{json,md}.
 
     .venv/bin/python benchmarks/train_step_speed.py [--steps 5] [--warmup 2] [--modes ours-full,naive-full,ours-lora,naive-lora]
+    .venv/bin/python benchmarks/train_step_speed.py --objectives contrastive,sft,alignx --modes ours-lora,naive-lora --output-name train_step_speed_recipes
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-B, T, LAYER = 8, 64, 9
+B, T, LAYER = 8, 64, 9  # defaults; --batch/--length/--layer change them (benchmarks/train_scale.py)
 
 
-def _batch(tok, data_dir):
+def _batch(tok, data_dir, B=B, T=T):
     import torch
 
     from crossalign.data.parallel import load_multiway
@@ -56,13 +59,43 @@ def _batch(tok, data_dir):
             "input_ids": t["seq"], "attention_mask": ones, "labels": labels}
 
 
-def run_one(mode: str, steps: int, warmup: int, data_dir: str | None) -> dict:
+# Each recipe's objective as crossalign computes it ("ours", AlignmentModel) and as a straightforward script
+# would ("naive": full forwards, output_hidden_states=True, logits at every position).
+OBJECTIVES = {
+    "afp": dict(lm_weight=1.5, contrastive_weight=1.0, contrastive_input="pairs"),
+    "contrastive": dict(lm_weight=0.0, contrastive_weight=1.0, contrastive_input="pairs"),
+    "sft": dict(lm_weight=1.0, contrastive_weight=0.0),
+    "alignx": dict(lm_weight=1.0, contrastive_weight=0.3, contrastive_input="spans", temperature=0.1, language_matching_weight=0.4),
+}
+
+
+def _objective_batch(batch: dict, objective: str, T: int) -> dict:
+    import torch
+
+    if objective == "contrastive":
+        return {k: v for k, v in batch.items() if k.startswith(("x_", "y_"))}
+    seq = {k: v for k, v in batch.items() if not k.startswith(("x_", "y_"))}
+    if objective == "sft":
+        return seq
+    if objective == "alignx":  # stage 1: a translation sequence, loss on every token, source/target spans
+        B = seq["input_ids"].shape[0]
+        seq["labels"] = seq["input_ids"].clone()
+        pos = torch.arange(T)
+        seq["src_span"] = ((pos >= 1) & (pos < T // 2)).long().expand(B, T).clone()
+        seq["tgt_span"] = (pos >= T // 2).long().expand(B, T).clone()
+        seq["src_lang"] = torch.zeros(B, dtype=torch.long)
+        seq["tgt_lang"] = torch.arange(B) % 3 + 1
+    return batch if objective == "afp" else seq
+
+
+def run_one(mode: str, steps: int, warmup: int, data_dir: str | None, B: int = B, T: int = T, layer: int = LAYER,
+            objective: str = "afp") -> dict:
     import torch
 
     from crossalign.models import apply_lora, load_model_and_tokenizer
     from crossalign.objectives import ContrastiveLoss
     from crossalign.objectives.composite import AlignmentModel
-    from crossalign.pooling import pool, special_token_ids
+    from crossalign.pooling import pool, span_mean_pool, special_token_ids
     from crossalign.precision import bf16_is_native
     from crossalign.training.config import ObjectiveConfig
 
@@ -72,13 +105,14 @@ def run_one(mode: str, steps: int, warmup: int, data_dir: str | None) -> dict:
     if kind == "lora":
         lm = apply_lora(lm)
     lm.train()
-    batch = _batch(tok, data_dir)
+    batch = _objective_batch(_batch(tok, data_dir, B, T), objective, T)
     special = special_token_ids(tok)
-    cfg = ObjectiveConfig(lm_weight=1.5, contrastive_weight=1.0, contrastive_input="pairs", layer=LAYER, pooling="mean")
+    cfg = ObjectiveConfig(layer=layer, pooling="mean", **OBJECTIVES[objective])
     model = AlignmentModel(lm, cfg, special)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5)
-    closs = ContrastiveLoss(temperature=0.05)
+    closs = ContrastiveLoss(temperature=cfg.temperature)
+    w = model.weights
 
     # Emulated bf16 (AVX2-only CPUs) is ~5x slower than fp32, so "ours" uses what the recipes' `bf16: auto` picks.
     use_bf16 = bf16_is_native("cpu")
@@ -89,12 +123,26 @@ def run_one(mode: str, steps: int, warmup: int, data_dir: str | None) -> dict:
             return model.combine(terms)
 
     def naive():
-        ids = torch.cat([batch["x_input_ids"], batch["y_input_ids"]])
-        mask = torch.cat([batch["x_attention_mask"], batch["y_attention_mask"]])
-        hs = lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[LAYER]
-        x, y = pool(hs, ids, mask, "mean", special).chunk(2)
-        lm_loss = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
-        return closs.compute_loss_from_embeddings(x, y) + 1.5 * lm_loss
+        loss = 0.0
+        if "x_input_ids" in batch:
+            ids = torch.cat([batch["x_input_ids"], batch["y_input_ids"]])
+            mask = torch.cat([batch["x_attention_mask"], batch["y_attention_mask"]])
+            hs = lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[layer]
+            x, y = pool(hs, ids, mask, "mean", special).chunk(2)
+            loss = loss + w["contrastive"] * closs.compute_loss_from_embeddings(x, y)
+        if "input_ids" in batch:
+            out = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
+                     output_hidden_states=objective == "alignx")
+            loss = loss + w["lm"] * out.loss
+            if objective == "alignx":
+                h = out.hidden_states[layer]
+                src, tgt = span_mean_pool(h, batch["src_span"]), span_mean_pool(h, batch["tgt_span"])
+                loss = loss + w["contrastive"] * closs.compute_loss_from_embeddings(src, tgt)
+                top = out.hidden_states[-1]
+                emb = torch.cat([span_mean_pool(top, batch["src_span"], shift=1), span_mean_pool(top, batch["tgt_span"], shift=1)])
+                langs = torch.cat([batch["src_lang"], batch["tgt_lang"]])
+                loss = loss + w["language_matching"] * model.language_matching.compute_loss_from_embeddings(emb, langs)
+        return loss
 
     step_fn = ours if impl == "ours" else naive
     times, losses = [], []
@@ -117,9 +165,9 @@ def run_one(mode: str, steps: int, warmup: int, data_dir: str | None) -> dict:
         loss.backward()
     opt.zero_grad(set_to_none=True)
     flops = counter.get_total_flops()
-    tokens = 3 * B * T
+    tokens = sum(int(v.sum()) for k, v in batch.items() if k.endswith("attention_mask"))
     mean = sum(times) / len(times)
-    return {"mode": mode, "seconds_per_step": round(mean, 3), "tokens_per_second": round(tokens / mean, 1),
+    return {"objective": objective, "mode": mode, "seconds_per_step": round(mean, 3), "tokens_per_second": round(tokens / mean, 1),
             "step_times": [round(t, 3) for t in times], "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
             "trainable_parameters": sum(p.numel() for p in params), "first_loss": losses[0],
             "dtype": "bf16-autocast" if impl == "ours" and use_bf16 else "fp32",
@@ -147,44 +195,52 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--modes", default="ours-full,naive-full,ours-lora,naive-lora")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--batch", type=int, default=B, help="pairs and sequences per step")
+    ap.add_argument("--length", type=int, default=T, help="tokens per row")
+    ap.add_argument("--layer", type=int, default=LAYER)
+    ap.add_argument("--objectives", default="afp", help=f"recipe objectives to time: {','.join(OBJECTIVES)}")
+    ap.add_argument("--output-name", default="train_step_speed", help="results file stem under benchmarks/results")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--objective", default="afp", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        print("RESULT " + json.dumps(run_one(a.one, a.steps, a.warmup, a.data_dir)))
+        print("RESULT " + json.dumps(run_one(a.one, a.steps, a.warmup, a.data_dir, a.batch, a.length, a.layer, a.objective)))
         return
     rows = []
-    for mode in a.modes.split(","):
-        cmd = [sys.executable, __file__, "--one", mode, "--steps", str(a.steps), "--warmup", str(a.warmup)]
-        if a.data_dir:
-            cmd += ["--data-dir", a.data_dir]
-        out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
-        line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-        if line is None:
-            sys.exit(f"{mode} failed:\n{out.stderr[-3000:]}")
-        rows.append(json.loads(line[7:]))
-        print(rows[-1], flush=True)
-    by = {r["mode"]: r for r in rows}
-    speedups = {k: round(by[f"naive-{k}"]["seconds_per_step"] / by[f"ours-{k}"]["seconds_per_step"], 2)
-                for k in ("full", "lora") if f"naive-{k}" in by and f"ours-{k}" in by}
+    for objective in a.objectives.split(","):
+        for mode in a.modes.split(","):
+            cmd = [sys.executable, __file__, "--one", mode, "--objective", objective, "--steps", str(a.steps),
+                   "--warmup", str(a.warmup), "--batch", str(a.batch), "--length", str(a.length), "--layer", str(a.layer)]
+            if a.data_dir:
+                cmd += ["--data-dir", a.data_dir]
+            out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+            line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+            if line is None:
+                sys.exit(f"{objective} {mode} failed:\n{out.stderr[-3000:]}")
+            rows.append(json.loads(line[7:]))
+            print(rows[-1], flush=True)
+    by = {(r["objective"], r["mode"]): r for r in rows}
+    speedups = {f"{o}/{k}": round(by[(o, f"naive-{k}")]["seconds_per_step"] / by[(o, f"ours-{k}")]["seconds_per_step"], 2)
+                for o in a.objectives.split(",") for k in ("full", "lora") if (o, f"naive-{k}") in by and (o, f"ours-{k}") in by}
     import torch
 
     peak = {"float32": round(matmul_gflops("float32"), 1), "bfloat16": round(matmul_gflops("bfloat16", n=512), 1)}
     for r in rows:
         r["fraction_of_matmul_peak"] = round(r["achieved_gflops"] / peak["float32" if r["dtype"] == "fp32" else "bfloat16"], 3)
-    result = {"benchmark": "AFP step, Gemma 3 270M, 8 pairs + 8 sequences x 64 tokens", "rows": rows, "speedup": speedups,
+    result = {"benchmark": f"training step of {a.objectives}, Gemma 3 270M, {a.batch} rows of {a.length} tokens per input stream, layer {a.layer}", "rows": rows, "speedup": speedups,
               "matmul_gflops": peak,
               "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
               "command": "python benchmarks/train_step_speed.py " + " ".join(sys.argv[1:])}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train_step_speed.json").write_text(json.dumps(result, indent=2))
-    md = ["| mode | dtype | s/step | tokens/s | GFLOP/step | GFLOP/s | of matmul peak | peak RSS GB | trainable params |",
-          "|---|---|---|---|---|---|---|---|---|"]
-    md += [f"| {r['mode']} | {r['dtype']} | {r['seconds_per_step']} | {r['tokens_per_second']} | {r['gflop_per_step']} | "
+    (RESULTS / f"{a.output_name}.json").write_text(json.dumps(result, indent=2))
+    md = ["| objective | mode | dtype | s/step | tokens/s | GFLOP/step | GFLOP/s | of matmul peak | peak RSS GB | trainable params |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r['objective']} | {r['mode']} | {r['dtype']} | {r['seconds_per_step']} | {r['tokens_per_second']} | {r['gflop_per_step']} | "
            f"{r['achieved_gflops']} | {r['fraction_of_matmul_peak']:.0%} | {r['peak_rss_gb']} | {r['trainable_parameters']:,} |" for r in rows]
     md += ["", f"Speed-up of crossalign over the naive step: {speedups}",
            f"Measured matmul peak (1024^3): fp32 {peak['float32']} GFLOP/s, bf16 {peak['bfloat16']} GFLOP/s "
            f"(bf16 native: {rows[0].get('dtype') == 'bf16-autocast'})", "", f"`{result['command']}`"]
-    (RESULTS / "train_step_speed.md").write_text("\n".join(md) + "\n")
+    (RESULTS / f"{a.output_name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 

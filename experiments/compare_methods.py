@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import sys
 import time
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from crossalign import languages
 from crossalign.cli import main as crossalign
+from crossalign.evaluation.results import software_versions
 
 METHODS = ("base", "sft", "contrastive", "afp", "alignx")
 LANGS = "deu,fra,spa,zho,arb,hin,swh,tha,tur,vie,ind,est"
@@ -49,8 +52,9 @@ def train(method: str, seed: int, args, out: Path) -> tuple[str, dict | None]:
     stages = ["stage1", "stage2"] if method == "alignx" else []
     final = d / stages[-1] if stages else d
     if not (final / "metrics.json").is_file():
+        own = [kv.split(":", 1)[1] for kv in args.set_for if kv.split(":", 1)[0] == method]
         argv = ["train", f"{method}-cpu", f"output_dir={d}", f"seed={seed}", f"model.name={args.model}",
-                f"data.languages=[{args.langs}]", *args.set]
+                f"data.languages=[{args.langs}]", *args.set, *own]
         if stages:  # AlignX's two stages share the budget 2:1, as its -cpu recipe does
             first = round(2 * args.steps / 3)
             argv += [f"stages.0.training.max_steps={first}", f"stages.1.training.max_steps={args.steps - first}",
@@ -74,8 +78,10 @@ def measure(model: str, d: Path, args, data: list[str]) -> None:
     langs = args.langs
     call(["analyze", "--model", model, "--data", "flores200:devtest", "--langs", langs, "--limit", str(args.analysis_limit),
           "--output", str(d / "analysis"), *data])
-    call(["eval", "--model", model, "--tasks", "xcopa,xstorycloze", "--protocol", "cross", "--shots", args.shots,
-          "--limit", str(args.eval_limit), "--output", str(d / "icl.json"), *data])
+    for shots in args.shots.split(","):  # k-shot items cost ~4x a 0-shot one: each shot count has its own limit
+        limit = args.eval_limit if int(shots) == 0 else (args.few_shot_limit or args.eval_limit)
+        call(["eval", "--model", model, "--tasks", "xcopa,xstorycloze", "--protocol", "cross", "--shots", shots,
+              "--limit", str(limit), "--output", str(d / f"icl-{shots}shot.json"), *data])
     if args.mt_limit:
         call(["eval", "--model", model, "--tasks", "flores", "--langs", args.mt_langs, "--shots", str(args.mt_shots),
               "--limit", str(args.mt_limit), "--max-new-tokens", "96", "--output", str(d / "mt.json"), *data])
@@ -90,7 +96,12 @@ def _summary(path: Path) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8"))["summary"] if path.is_file() else []
 
 
-def collect(d: Path, train_metrics: dict | None, layer: int) -> dict:
+def _limited(blocks: list[dict], limit: int | None) -> list[dict]:
+    """The blocks of this run's item limit: a results file resumed with another --limit holds both."""
+    return [b for b in blocks if limit is None or b["split"].endswith(f"[:{limit}]")]
+
+
+def collect(d: Path, train_metrics: dict | None, layer: int, args) -> dict:
     ana = json.loads((d / "analysis" / "analysis.json").read_text(encoding="utf-8"))
     rows = {r["layer"]: r for r in ana["per_layer"]}
     best = ana["best_layer"]
@@ -98,18 +109,19 @@ def collect(d: Path, train_metrics: dict | None, layer: int) -> dict:
            "p_at_1": {k: v["p_at_1"] for k, v in rows[layer]["languages"].items()},
            "p_at_1_best": {k: v["p_at_1"] for k, v in rows[best]["languages"].items()},
            "mexa": rows[layer]["mean"]["mexa"], "mexa_best": rows[best]["mean"]["mexa"], "icl": {}, "mt": {}, "bpb": {}}
-    for b in _summary(d / "icl.json"):
+    for b in [b for f in sorted(d.glob("icl-*shot.json")) for b in _summary(f)
+              if b["split"].endswith(f"[:{args.eval_limit if b['shots'] == 0 else (args.few_shot_limit or args.eval_limit)}]")]:
         if b["metric"] == "acc":
             non_en = [v["mean"] for lang, v in b["langs"].items() if lang != "en"]
             out["icl"][f"{b['task']}/{b['shots']}-shot"] = sum(non_en) / len(non_en)
-    for b in _summary(d / "mt.json"):
+    for b in _limited(_summary(d / "mt.json"), args.mt_limit):
         if b["metric"] == "chrf":
             for direction in ("en-xx", "xx-en"):
                 vals = [v["mean"] for pair, v in b["langs"].items()
                         if (pair.startswith("eng_Latn-") if direction == "en-xx" else pair.endswith("-eng_Latn"))]
                 if vals:
                     out["mt"][direction] = sum(vals) / len(vals)
-    for b in _summary(d / "bpb.json"):
+    for b in _limited(_summary(d / "bpb.json"), args.bpb_limit):
         out["bpb"] = {lang: v["mean"] for lang, v in b["langs"].items()}
     if train_metrics:
         logged = [h for h in train_metrics["log_history"] if "tokens_per_second" in h]
@@ -135,7 +147,10 @@ def _pct(m, s=None) -> str:
 def write_results(out: Path, results: dict[str, list[dict]], args, langs: list[str]) -> Path:
     lines = ["# crossalign: base, sft, contrastive, afp and alignx at equal budget", "",
              f"Model `{args.model}`; {args.steps} training steps per method (the `<method>-cpu` recipes); "
-             f"seeds {args.seeds}; machine: see results.json. Command: `python {' '.join(sys.argv)}`", ""]
+             f"seeds {args.seeds}; machine in results.json; FLORES devtest: first {args.analysis_limit} sentences per language (retrieval), "
+             f"{args.bpb_limit} (bits per byte), {args.mt_limit} ({args.mt_shots}-shot translation, {args.mt_langs}); "
+             f"ICL: first {args.eval_limit} items per language at 0 shots, {args.few_shot_limit or args.eval_limit} at k > 0. "
+             f"Command: `python {' '.join(sys.argv)}`", ""]
     short = [lang.split("_")[0] for lang in langs]
     lines += ["## FLORES devtest bitext retrieval P@1 (%) at the training layer", "",
               "| method | " + " | ".join(short) + " | mean | MEXA | best layer: mean P@1 |", "|---" * (len(langs) + 4) + "|"]
@@ -169,7 +184,8 @@ def write_results(out: Path, results: dict[str, list[dict]], args, langs: list[s
                          f"{statistics.mean(x['tokens_per_second'] or 0 for x in t):.0f} | {max(x['peak_memory_gb'] or 0 for x in t):.2f} |")
     path = out / "RESULTS.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1), encoding="utf-8")
+    machine = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(), **software_versions()}
+    (out / "results.json").write_text(json.dumps({"args": vars(args), "machine": machine, "results": results}, indent=1), encoding="utf-8")
     return path
 
 
@@ -181,23 +197,26 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--langs", default=LANGS)
-    ap.add_argument("--layer", type=int, default=9, help="alignment layer (hidden_states index; the -cpu recipes use 9), where retrieval is read")
+    ap.add_argument("--layer", type=int, default=11, help="alignment layer (hidden_states index; the -cpu recipes use 11, best on FLORES dev), where retrieval is read")
     ap.add_argument("--analysis-limit", type=int, default=200)
     ap.add_argument("--shots", default="0,5")
-    ap.add_argument("--eval-limit", type=int, default=100)
+    ap.add_argument("--eval-limit", type=int, default=100, help="items per language for 0-shot")
+    ap.add_argument("--few-shot-limit", type=int, default=None, help="items per language for k>0 shots (default: --eval-limit)")
     ap.add_argument("--mt-langs", default="swh,est,hin,deu")
     ap.add_argument("--mt-shots", type=int, default=4)
     ap.add_argument("--mt-limit", type=int, default=50, help="0 = no translation")
     ap.add_argument("--bpb-limit", type=int, default=200)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every recipe")
+    ap.add_argument("--set-for", action="append", default=[], metavar="METHOD:KEY=VALUE",
+                    help="extra override for one method's recipe, e.g. afp:objectives.contrastive_weight=5")
     args = ap.parse_args(argv)
     args.langs = ",".join(languages.parse_list(args.langs))
     langs = args.langs.split(",")
     out = Path(args.output)
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods + [kv.split(":", 1)[0] for kv in args.set_for] if m not in METHODS]
     if unknown:
         sys.exit(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     results: dict[str, list[dict]] = {}
@@ -209,7 +228,7 @@ def main(argv=None) -> int:
             measure(model, d, args, data)
             aligned = method in ("contrastive", "afp", "alignx") and metrics and isinstance(metrics.get("layer"), int)
             layer = metrics["layer"] if aligned else args.layer  # base/sft: read where the others align
-            results.setdefault(method, []).append(collect(d, metrics, layer))
+            results.setdefault(method, []).append(collect(d, metrics, layer, args))
             write_results(out, results, args, langs)  # after every run, so partial results are readable
     print(f"wrote {out / 'RESULTS.md'} in {(time.time() - t0) / 60:.1f} min")
     return 0

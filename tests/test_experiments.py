@@ -25,7 +25,7 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
             "--analysis-limit", "6", "--shots", "0", "--eval-limit", "2", "--mt-langs", "swh", "--mt-shots", "1",
             "--mt-limit", "1", "--bpb-limit", "2",
             "--set", "data.max_pairs_per_language=12", "--set", "training.per_device_train_batch_size=4",
-            "--set", "data.max_length=512"]
+            "--set", "data.max_length=512", "--set-for", "sft:training.learning_rate=0.000123"]
     assert _load().main(argv) == 0
     res = json.loads((out / "results.json").read_text())["results"]
     assert set(res) == {"base", "sft", "alignx"}
@@ -35,6 +35,9 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
         assert set(r["bpb"]) == {"eng_Latn", "deu_Latn", "swh_Latn"}
         assert ("train" in r) == (method != "base")
     assert res["alignx"][0]["train"]["steps"] == 3  # 2 + 1 over the two stages
+    # --set-for reaches only its method's recipe
+    assert "0.000123" in (out / "sft-s0" / "train" / "config.yaml").read_text()
+    assert "0.000123" not in (out / "alignx-s0" / "train" / "config.yaml").read_text()
     md = (out / "RESULTS.md").read_text()
     for heading in ("bitext retrieval", "Cross-lingual accuracy", "Bits per byte", "Training cost"):
         assert heading in md

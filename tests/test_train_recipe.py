@@ -125,3 +125,13 @@ def test_non_finite_loss_stops_with_a_clear_line_and_keeps_the_last_checkpoint(t
     ckpts = sorted(run.glob("checkpoint-*"))
     assert ckpts, "the last good checkpoint is kept"
     assert (ckpts[-1] / "trainer_state.json").is_file()
+
+
+def test_group_by_length_works_for_contrastive_only_items(tmp_path, tiny_gemma_dir):
+    # transformers' own sampler needs `input_ids` in every item; contrastive-only items have only x/y pairs.
+    recipe = _recipe(tmp_path, tiny_gemma_dir, objectives={"lm_weight": 0.0},
+                     data={"instructions": [], "translation_instructions": False},
+                     training={"train_sampling_strategy": "group_by_length"})
+    assert main(["train", str(recipe)]) == 0
+    logged = [h for h in json.loads((tmp_path / "run" / "metrics.json").read_text())["log_history"] if "loss" in h]
+    assert len(logged) == 3 and all("loss_contrastive" in h and "loss_lm" not in h for h in logged)

@@ -151,6 +151,12 @@ class AlignmentDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def lengths(self) -> list[int]:
+        """Each item's padded-cost proxy, for length-grouped batching: its sequence, else its longer pair side."""
+        if self.seqs:
+            return [len(self.seqs[i % len(self.seqs)]["input_ids"]) for i in range(self.length)]
+        return [max(map(len, self.pairs[i % len(self.pairs)])) for i in range(self.length)]
+
     def __getitem__(self, i: int) -> dict:
         item: dict = {}
         if self.pairs:

@@ -81,6 +81,16 @@ class AlignmentTrainer(Trainer):
             self._clock = now
         super().log(logs, start_time)
 
+    def _get_train_sampler(self, train_dataset=None):
+        # `group_by_length` with our sampler (see training/sampling.py for why not transformers'): story
+        # instructions (~100 tokens) padded together with translation instructions (~30) waste most of a batch.
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths"):
+            from crossalign.training.sampling import ShuffledLengthGroupedSampler
+
+            return ShuffledLengthGroupedSampler(dataset.lengths(), self.args.train_batch_size * self.args.gradient_accumulation_steps)
+        return super()._get_train_sampler(train_dataset)
+
     # ---- saving: the LM as a standard save_pretrained folder, heads beside it ----------------------------
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         output_dir = output_dir or self.args.output_dir
