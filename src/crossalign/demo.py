@@ -33,7 +33,7 @@ def add_arguments(p) -> None:
     p.add_argument("--output", default="runs/demo", help="report folder (default runs/demo)")
     p.add_argument("--langs", default="deu,zho,hin,tur,swh,est", help="languages analysed against English")
     p.add_argument("--train-langs", default="deu,fra,spa,zho,arb,hin,swh,tha,tur,vie,ind,est", help="languages of the training pairs")
-    p.add_argument("--train-steps", type=int, default=20, help="AFP optimisation steps (~7 s each on a 2-core AVX2 CPU)")
+    p.add_argument("--train-steps", type=int, default=20, help="AFP optimisation steps (~12 s each on a 2-core AVX2 CPU)")
     p.add_argument("--layer", default="11", help="alignment layer (hidden_states index; 11 is best on FLORES dev for Gemma 3 270M) or auto")
     p.add_argument("--analysis-limit", type=int, default=100, help="FLORES dev sentences per language")
     p.add_argument("--eval-limit", type=int, default=40, help="items per task and language")
