@@ -79,9 +79,8 @@ def measure(model: str, d: Path, args, data: list[str]) -> None:
     call(["analyze", "--model", model, "--data", "flores200:devtest", "--langs", langs, "--limit", str(args.analysis_limit),
           "--output", str(d / "analysis"), *data])
     for shots in args.shots.split(","):  # k-shot items cost ~4x a 0-shot one: each shot count has its own limit
-        limit = args.eval_limit if int(shots) == 0 else (args.few_shot_limit or args.eval_limit)
         call(["eval", "--model", model, "--tasks", "xcopa,xstorycloze", "--protocol", "cross", "--shots", shots,
-              "--limit", str(limit), "--output", str(d / f"icl-{shots}shot.json"), *data])
+              "--limit", str(_icl_limit(args, int(shots))), "--output", str(d / f"icl-{shots}shot.json"), *data])
     if args.mt_limit:
         call(["eval", "--model", model, "--tasks", "flores", "--langs", args.mt_langs, "--shots", str(args.mt_shots),
               "--limit", str(args.mt_limit), "--max-new-tokens", "96", "--output", str(d / "mt.json"), *data])
@@ -94,6 +93,10 @@ def measure(model: str, d: Path, args, data: list[str]) -> None:
 
 def _summary(path: Path) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8"))["summary"] if path.is_file() else []
+
+
+def _icl_limit(args, shots: int) -> int:
+    return args.eval_limit if shots == 0 else (args.few_shot_limit or args.eval_limit)
 
 
 def _limited(blocks: list[dict], limit: int | None) -> list[dict]:
@@ -109,8 +112,7 @@ def collect(d: Path, train_metrics: dict | None, layer: int, args) -> dict:
            "p_at_1": {k: v["p_at_1"] for k, v in rows[layer]["languages"].items()},
            "p_at_1_best": {k: v["p_at_1"] for k, v in rows[best]["languages"].items()},
            "mexa": rows[layer]["mean"]["mexa"], "mexa_best": rows[best]["mean"]["mexa"], "icl": {}, "mt": {}, "bpb": {}}
-    for b in [b for f in sorted(d.glob("icl-*shot.json")) for b in _summary(f)
-              if b["split"].endswith(f"[:{args.eval_limit if b['shots'] == 0 else (args.few_shot_limit or args.eval_limit)}]")]:
+    for b in [b for f in sorted(d.glob("icl-*shot.json")) for b in _summary(f) if _limited([b], _icl_limit(args, b["shots"]))]:
         if b["metric"] == "acc":
             non_en = [v["mean"] for lang, v in b["langs"].items() if lang != "en"]
             out["icl"][f"{b['task']}/{b['shots']}-shot"] = sum(non_en) / len(non_en)
