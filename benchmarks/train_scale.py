@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_step_speed import run_isolated  # noqa: E402  (a sibling script, not a package)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -26,13 +27,7 @@ POINTS = [(4, 64), (8, 64), (16, 64), (8, 32), (8, 128)]
 
 
 def step_point(b: int, t: int, layer: int, steps: int, warmup: int, data_dir: str | None) -> dict:
-    cmd = [sys.executable, str(HERE / "train_step_speed.py"), "--one", "ours-lora", "--batch", str(b), "--length", str(t),
-           "--layer", str(layer), "--steps", str(steps), "--warmup", str(warmup)] + (["--data-dir", data_dir] if data_dir else [])
-    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-    if line is None:
-        sys.exit(f"B={b} T={t} failed:\n{out.stderr[-3000:]}")
-    r = json.loads(line[7:])
+    r = run_isolated("ours-lora", "afp", steps, warmup, data_dir, b, t, layer)
     return {"batch": b, "length": t, **{k: r[k] for k in ("seconds_per_step", "tokens_per_second", "gflop_per_step", "peak_rss_gb")}}
 
 

@@ -189,6 +189,18 @@ def matmul_gflops(dtype: str = "float32", n: int = 1024, seconds: float = 2.0) -
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
+def run_isolated(mode: str, objective: str, steps: int, warmup: int, data_dir: str | None, batch: int = B,
+                 length: int = T, layer: int = LAYER) -> dict:
+    """run_one in a fresh process, so that its peak memory is its own."""
+    cmd = [sys.executable, __file__, "--one", mode, "--objective", objective, "--steps", str(steps), "--warmup", str(warmup),
+           "--batch", str(batch), "--length", str(length), "--layer", str(layer)] + (["--data-dir", data_dir] if data_dir else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if line is None:
+        sys.exit(f"{objective} {mode} (B={batch}, T={length}) failed:\n{out.stderr[-3000:]}")
+    return json.loads(line[7:])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=5)
@@ -209,15 +221,7 @@ def main():
     rows = []
     for objective in a.objectives.split(","):
         for mode in a.modes.split(","):
-            cmd = [sys.executable, __file__, "--one", mode, "--objective", objective, "--steps", str(a.steps),
-                   "--warmup", str(a.warmup), "--batch", str(a.batch), "--length", str(a.length), "--layer", str(a.layer)]
-            if a.data_dir:
-                cmd += ["--data-dir", a.data_dir]
-            out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
-            line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-            if line is None:
-                sys.exit(f"{objective} {mode} failed:\n{out.stderr[-3000:]}")
-            rows.append(json.loads(line[7:]))
+            rows.append(run_isolated(mode, objective, a.steps, a.warmup, a.data_dir, a.batch, a.length, a.layer))
             print(rows[-1], flush=True)
     by = {(r["objective"], r["mode"]): r for r in rows}
     speedups = {f"{o}/{k}": round(by[(o, f"naive-{k}")]["seconds_per_step"] / by[(o, f"ours-{k}")]["seconds_per_step"], 2)
