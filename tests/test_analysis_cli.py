@@ -18,16 +18,26 @@ SENTENCES = {
     "swh_Latn": ["Paka aliketi kwenye mkeka.", "Ninapenda chai ya kijani.", "Treni imechelewa leo.",
                  "Tulitembea hadi baharini.", "Anasoma kitabu.", "Mvua ilinyesha usiku kucha."],
 }
+# FLORES dev: other sentences (the geometries' statistics come from here when devtest is scored)
+DEV = {
+    "eng_Latn": ["The dog barks.", "Bread is warm.", "He opens the door.", "Birds sing early.", "The lamp is off.",
+                 "They play chess.", "Snow covers the hill.", "My shoes are wet."],
+    "deu_Latn": ["Der Hund bellt.", "Das Brot ist warm.", "Er oeffnet die Tuer.", "Voegel singen frueh.",
+                 "Die Lampe ist aus.", "Sie spielen Schach.", "Schnee bedeckt den Huegel.", "Meine Schuhe sind nass."],
+    "swh_Latn": ["Mbwa anabweka.", "Mkate ni wa moto.", "Anafungua mlango.", "Ndege wanaimba mapema.",
+                 "Taa imezimwa.", "Wanacheza chesi.", "Theluji inafunika kilima.", "Viatu vyangu vimelowa."],
+}
 PNG = b"\x89PNG\r\n\x1a\n"
+NO_STATS = ["--stats", "none"]  # raw geometry only: the cell counts below are the scored sentences alone
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    for split in ("dev", "devtest"):
+    for split, texts in (("dev", DEV), ("devtest", SENTENCES)):
         folder = root / "flores200" / split
         folder.mkdir(parents=True)
-        for code, lines in SENTENCES.items():
+        for code, lines in texts.items():
             (folder / f"{code}.{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
 
@@ -144,12 +154,12 @@ def _p_at_1(out):
 
 def test_rerun_reuses_every_cell_and_gives_the_same_figures(tiny_gemma_dir, data_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    assert analyze(tiny_gemma_dir, data_dir, out) == 0
+    assert analyze(tiny_gemma_dir, data_dir, out, *NO_STATS) == 0
     first, timing = _p_at_1(out)
     assert timing["embedded_sentences"] == 18 and timing["reused_cells"] == 0  # pivot + deu + swh, 6 each
     assert len(_cells(out)) == 3
     capsys.readouterr()
-    assert analyze(tiny_gemma_dir, data_dir, out) == 0  # same command, no --overwrite: a resumable re-run
+    assert analyze(tiny_gemma_dir, data_dir, out, *NO_STATS) == 0  # same command, no --overwrite: a resumable re-run
     again, timing = _p_at_1(out)
     assert timing["embedded_sentences"] == 0 and timing["reused_cells"] == 3
     assert again == first and "reused 3 finished cell(s)" in capsys.readouterr().err
@@ -158,15 +168,15 @@ def test_rerun_reuses_every_cell_and_gives_the_same_figures(tiny_gemma_dir, data
 def test_adding_a_language_embeds_only_that_language(tiny_gemma_dir, data_dir, tmp_path, capsys):
     out, fresh = tmp_path / "grow", tmp_path / "fresh"
     args = ["--langs", "deu"]
-    assert analyze(tiny_gemma_dir, data_dir, out, *args) == 0
+    assert analyze(tiny_gemma_dir, data_dir, out, *args, *NO_STATS) == 0
     # a different language list is a different analysis: refused without --overwrite, files untouched
     before = (out / "analysis.json").read_text()
-    assert analyze(tiny_gemma_dir, data_dir, out) == 2
+    assert analyze(tiny_gemma_dir, data_dir, out, *NO_STATS) == 2
     assert "differs in: langs" in capsys.readouterr().err and (out / "analysis.json").read_text() == before
-    assert analyze(tiny_gemma_dir, data_dir, out, "--overwrite") == 0
+    assert analyze(tiny_gemma_dir, data_dir, out, "--overwrite", *NO_STATS) == 0
     grown, timing = _p_at_1(out)
     assert timing["embedded_sentences"] == 6 and timing["reused_cells"] == 2  # pivot and deu reused, swh new
-    assert analyze(tiny_gemma_dir, data_dir, fresh, "--no-cache") == 0
+    assert analyze(tiny_gemma_dir, data_dir, fresh, "--no-cache", *NO_STATS) == 0
     assert _p_at_1(fresh)[0] == grown and not (fresh / "cells").exists()
 
 
@@ -183,10 +193,10 @@ def test_interrupted_run_resumes_from_its_finished_cells(tiny_gemma_dir, data_di
 
     out = tmp_path / "killed"
     monkeypatch.setattr(alignment, "embed", dies_on_second_cell)
-    assert analyze(tiny_gemma_dir, data_dir, out) == 130  # the CLI reports an interruption like a shell
+    assert analyze(tiny_gemma_dir, data_dir, out, *NO_STATS) == 130  # the CLI reports an interruption like a shell
     assert [p.name for p in out.iterdir()] == ["cells"] and len(_cells(out)) == 1  # no report, no half file
     monkeypatch.setattr(alignment, "embed", real)
-    assert analyze(tiny_gemma_dir, data_dir, out) == 0  # no --overwrite needed
+    assert analyze(tiny_gemma_dir, data_dir, out, *NO_STATS) == 0  # no --overwrite needed
     assert _p_at_1(out)[1]["reused_cells"] == 1 and _p_at_1(out)[1]["embedded_sentences"] == 12
 
 
@@ -197,15 +207,83 @@ def test_cells_of_a_changed_model_or_a_damaged_file_are_not_reused(tiny_gemma_di
     model = tmp_path / "model"
     shutil.copytree(tiny_gemma_dir, model)
     out = tmp_path / "run"
-    assert analyze(model, data_dir, out) == 0
+    assert analyze(model, data_dir, out, *NO_STATS) == 0
     weights = next(model.glob("*.safetensors"))
     st = weights.stat()
     os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # "retrained" into the same folder
-    assert analyze(model, data_dir, out) == 0
+    assert analyze(model, data_dir, out, *NO_STATS) == 0
     assert _p_at_1(out)[1]["reused_cells"] == 0 and _p_at_1(out)[1]["embedded_sentences"] == 18
     cells = sorted((out / "cells").iterdir())
     assert len(cells) == 6  # the old model's cells stay (harmless) beside the new ones
     newest = max(cells, key=lambda p: p.stat().st_mtime_ns)
     newest.write_bytes(b"not a tensor file")
-    assert analyze(model, data_dir, out) == 0
+    assert analyze(model, data_dir, out, *NO_STATS) == 0
     assert _p_at_1(out)[1]["reused_cells"] == 2 and _p_at_1(out)[1]["embedded_sentences"] == 6
+
+
+# ------------------------------------------------------------------------------------------- geometries
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--geometry", "cosine"], "unknown geometry cosine"),
+    (["--stats", "flores200:train"], "split 'train' does not exist"),
+    (["--stats", "flores200:devtest"], "is the scored data"),
+    (["--stats", "holdout"], "--stats holdout: deu_Latn has 0 sentences"),
+    (["--select-geometry", "global", "--geometry", "raw,per-language"], "not among --geometry"),
+    (["--stats", "none", "--geometry", "global"], "--stats none measures only the raw geometry"),
+])
+def test_bad_geometry_input_fails_before_the_model_loads(extra, message, tiny_gemma_dir, data_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert analyze(tiny_gemma_dir, data_dir, out, *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err and "loading" not in err, err
+    assert not out.exists()
+
+
+def test_every_geometry_is_written_and_stats_cells_are_reused(tiny_gemma_dir, data_dir, tmp_path, capsys):
+    out = tmp_path / "geo"
+    assert analyze(tiny_gemma_dir, data_dir, out, "--stats-limit", "5") == 0
+    res = json.loads((out / "analysis.json").read_text())
+    assert res["geometries"] == ["raw", "centered", "global", "per-language"]
+    assert res["statistics"]["sentences"] == {"eng_Latn": 5, "deu_Latn": 5, "swh_Latn": 5}
+    assert "flores200:dev" in res["statistics"]["source"]
+    row = res["per_layer"][1]
+    assert row["geometries"]["raw"]["languages"] == row["languages"]  # old keys = the raw geometry
+    assert set(row["rogue_dimensions"]) == {"expected_cosine", "top", "top_share"} and "gap_decomposition" in row
+    assert set(res["best_layers"]) == set(res["geometries"]) and res["selection_geometry"] == "raw"
+    items = json.loads((out / "items.json").read_text())
+    assert len(items["per-language"]["1"]["swh_Latn"]) == 6 and set(items["raw"]["2"]["deu_Latn"]) <= set("012")
+    md = (out / "analysis.md").read_text()
+    assert "## Geometries" in md and "| layer | raw | centered | global | per-language |" in md
+    for g in ("centered", "global", "per-language"):
+        assert_png(out / f"retrieval_heatmap_{g}.png")
+    assert_png(out / "geometries.png")
+    capsys.readouterr()
+    assert analyze(tiny_gemma_dir, data_dir, out, "--stats-limit", "5") == 0
+    assert json.loads((out / "analysis.json").read_text())["timing"]["embedded_sentences"] == 0  # 6 cells reused
+
+
+def test_compare_gives_paired_intervals_per_geometry(tiny_gemma_dir, second_model_dir, data_dir, tmp_path):
+    a, a2, b, short = (tmp_path / n for n in ("a", "a2", "b", "short"))
+    assert analyze(tiny_gemma_dir, data_dir, a) == 0 and analyze(tiny_gemma_dir, data_dir, a2) == 0
+    assert analyze(second_model_dir, data_dir, b) == 0
+    same = tmp_path / "same"
+    assert main(["analyze", "--compare", str(a), str(a2), "--output", str(same)]) == 0
+    c = json.loads((same / "compare.json").read_text())
+    for d in c["delta"]:
+        for g in c["geometries"]:
+            iv = d["geometries"][g]["p_at_1_interval"]["average"]
+            assert iv["delta"] == iv["low"] == iv["high"] == 0 and not iv["excludes_zero"]
+    diff = tmp_path / "diff"
+    assert main(["analyze", "--compare", str(a), str(b), "--output", str(diff)]) == 0
+    c = json.loads((diff / "compare.json").read_text())
+    iv = c["delta"][1]["geometries"]["global"]["p_at_1_interval"]
+    assert iv["average"]["resamples"] == 1000 and set(iv["groups"]) == {"deu_Latn", "swh_Latn"}
+    assert iv["average"]["low"] <= iv["average"]["delta"] <= iv["average"]["high"]
+    assert "## P@1 change per geometry" in (diff / "compare.md").read_text()
+    assert_png(diff / "compare_geometries.png")
+    # different sentences: deltas, but no paired intervals, and the reason is said
+    assert analyze(second_model_dir, data_dir, short, "--limit", "5") == 0
+    assert main(["analyze", "--compare", str(a), str(short), "--output", str(tmp_path / "x")]) == 0
+    c = json.loads((tmp_path / "x" / "compare.json").read_text())
+    assert "scored different sentences" in " ".join(c["warnings"]) and "p_at_1_interval" not in c["delta"][0]["geometries"]["raw"]

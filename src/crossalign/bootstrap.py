@@ -52,8 +52,10 @@ class Interval:
 
     def format(self, digits: int = 1) -> str:
         """'+2.3 [+0.4, +4.1]*': the marker says the interval excludes 0."""
-        f = f"{{:+.{digits}f}}"
-        return f"{f.format(self.delta)} [{f.format(self.low)}, {f.format(self.high)}]" + ("*" if self.excludes_zero else "")
+        def f(x: float) -> str:
+            return f"{round(x, digits) + 0.0:+.{digits}f}"  # + 0.0 turns -0.0 into 0.0
+
+        return f"{f(self.delta)} [{f(self.low)}, {f(self.high)}]" + ("*" if self.excludes_zero else "")
 
 
 @dataclass(frozen=True)

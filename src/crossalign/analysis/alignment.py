@@ -9,6 +9,7 @@ best mean retrieval on FLORES *dev* (never the test split).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 from crossalign import languages
 from crossalign.analysis import metrics
 from crossalign.analysis.embed import embed
+from crossalign.analysis.geometry import GEOMETRIES, LayerStats, dimension_shares, gap_decomposition, parse_geometries
 from crossalign.errors import CrossalignError
 from crossalign.hidden_states import check_layer, num_layers
 
@@ -127,6 +129,12 @@ def _projection_layers(requested: list[int], best: int) -> list[int]:
     return sorted({min((k for k in requested if k > 0), default=requested[0]), best, max(requested)})
 
 
+def _pivot_texts(pairs: Pairs) -> list[str]:
+    """The pivot's own sentences: the shared pivot side when the data is multi-way, else every pivot sentence once."""
+    sides = [p for _, p in pairs.values()]
+    return sides[0] if all(p == sides[0] for p in sides) else list(dict.fromkeys(t for p in sides for t in p))
+
+
 def analyze_pairs(
     model,
     tokenizer,
@@ -141,24 +149,40 @@ def analyze_pairs(
     projection: bool = True,
     cache=None,
     progress: bool = False,
+    stats: Pairs | None = None,
+    geometries=None,
+    select_geometry: str = "raw",
 ) -> dict:
     """Every figure for {lang: (sentences, pivot translations)}; see `analyze` for the result layout.
 
+    `stats`: parallel data *disjoint from `pairs`* whose sentences give each language's and the global
+    mean/std (see `geometry.py`); without it only the `raw` geometry is measured. `geometries`: which
+    ones (default: all that the statistics allow); `select_geometry`: the one `best_layer` is chosen by.
     `cache`: an `EmbeddingCache`; cells it holds are read instead of embedded, new ones are written to it."""
     if not pairs:
         raise CrossalignError("no languages to analyse")
     pivot = languages.normalize(pivot)
     ks = parse_layers(layers, model)
     n_layers = num_layers(model)
+    geoms = parse_geometries(geometries) if geometries is not None else (list(GEOMETRIES) if stats else ["raw"])
+    if "raw" not in geoms:
+        geoms = ["raw", *geoms]  # always measured: the papers' figure and the old keys
+    if stats is None and geoms != ["raw"]:
+        raise CrossalignError(f"geometries {', '.join(g for g in geoms if g != 'raw')} need statistics sentences; "
+                              "give --stats (e.g. auto) or --geometry raw")
+    select_geometry = parse_geometries(select_geometry)[0]
+    if select_geometry not in geoms:
+        raise CrossalignError(f"the layer is chosen by the {select_geometry} geometry, which is not measured; add it to --geometry")
 
-    # The pivot's own sentences: the shared pivot side when the data is multi-way, else every pivot
-    # sentence once. Used for language ID and the projection, and embedded as one cell.
-    pivot_sides = [p for _, p in pairs.values()]
-    pivot_texts = pivot_sides[0] if all(p == pivot_sides[0] for p in pivot_sides) else list(dict.fromkeys(t for p in pivot_sides for t in p))
-
-    # Embed cell by cell (the pivot side, then each language) so a re-run with `cache` reuses finished
-    # cells; each distinct string gets one row (a string in two cells has the same vector in both).
+    pivot_texts = _pivot_texts(pairs)
+    # Embed cell by cell (the pivot side, then each language, then the statistics sentences) so a re-run
+    # with `cache` reuses finished cells; each distinct string gets one row (a string in two cells has
+    # the same vector in both).
     groups = [(pivot, list(dict.fromkeys(pivot_texts)))] + [(lang, list(dict.fromkeys(x))) for lang, (x, _) in pairs.items()]
+    stats_texts: dict[str, list[str]] = {}
+    if stats:
+        stats_texts = {pivot: _pivot_texts(stats), **{lang: list(x) for lang, (x, _) in stats.items() if lang in pairs}}
+        groups += [(f"stats-{lang}", list(dict.fromkeys(t))) for lang, t in stats_texts.items()]
     unique: dict[str, int] = {}
     for _, texts in groups:
         for t in texts:
@@ -166,7 +190,7 @@ def analyze_pairs(
     t0 = time.perf_counter()
     vecs: dict[int, torch.Tensor] = {}
     embedded = 0
-    for name, texts in tqdm(groups, desc="embedding", unit="lang", disable=not progress):
+    for name, texts in tqdm(groups, desc="embedding", unit="cell", disable=not progress):
         got = cache.get(name, texts) if cache is not None else None
         if got is None or sorted(got) != ks:
             got = embed(model, tokenizer, texts, ks, pooling=pooling, batch_size=batch_size, bf16=bf16, max_length=max_length)
@@ -184,13 +208,33 @@ def analyze_pairs(
 
     by_lang = {pivot: rows(pivot_texts), **{lang: rows(x) for lang, (x, _) in pairs.items()}}
 
-    per_layer = []
+    t1 = time.perf_counter()
+    per_layer, items = [], {g: {} for g in geoms}
     for k in ks:
-        langs_out = {lang: metrics.pair_metrics(vecs[k][rows(x)], vecs[k][rows(p)]) for lang, (x, p) in pairs.items()}
-        mean = {m: float(np.mean([v[m] for v in langs_out.values()])) for m in METRICS}
+        layer_stats = LayerStats({lang: vecs[k][rows(t)] for lang, t in stats_texts.items()}) if stats else None
+        by_geom = {}
+        for g in geoms:
+            hits: list[str] = []
+            langs_out = {}
+            for lang, (x, p) in pairs.items():
+                xv, pv = vecs[k][rows(x)], vecs[k][rows(p)]
+                if g != "raw":
+                    xv, pv = layer_stats.apply(xv, lang, g), layer_stats.apply(pv, pivot, g)
+                langs_out[lang] = metrics.pair_metrics(xv, pv, hits)
+            by_geom[g] = {"languages": langs_out, "mean": {m: float(np.mean([v[m] for v in langs_out.values()])) for m in METRICS}}
+            items[g][str(k)] = dict(zip(pairs, hits))
         lid = metrics.language_id_accuracy({lang: vecs[k][r] for lang, r in by_lang.items()})
-        per_layer.append({"layer": k, "languages": langs_out, "mean": mean, "language_id_accuracy": lid})
-    best = metrics.best_layer({r["layer"]: r["mean"][CRITERION] for r in per_layer})
+        raw = by_geom["raw"]
+        row = {"layer": k, "languages": raw["languages"], "mean": raw["mean"], "language_id_accuracy": lid,
+               "geometries": by_geom,
+               "rogue_dimensions": dimension_shares(torch.cat([vecs[k][r] for r in by_lang.values()]))}
+        if "global" in by_geom and "per-language" in by_geom:
+            row["gap_decomposition"] = gap_decomposition(
+                *(by_geom[g]["mean"][CRITERION] for g in ("raw", "global", "per-language")))
+        per_layer.append(row)
+    best_by = {g: metrics.best_layer({r["layer"]: r["geometries"][g]["mean"][CRITERION] for r in per_layer}) for g in geoms}
+    best = best_by[select_geometry]
+    metric_seconds = time.perf_counter() - t1
 
     if not projection:
         proj_ks = []
@@ -215,20 +259,32 @@ def analyze_pairs(
             start += m
         proj["points"][str(k)] = pts_by_lang
 
+    digest = hashlib.sha256()
+    for lang, (x, p) in pairs.items():
+        for t in (lang, *x, *p):
+            digest.update(t.encode("utf-8") + b"\0")
     return {
         "pivot": pivot,
         "languages": list(pairs),
+        "sentences_sha256": digest.hexdigest(),
         "sentences": {lang: len(x) for lang, (x, _) in pairs.items()},
         "pooling": pooling,
         "bf16": bool(bf16),
         "batch_size": batch_size,
         "num_layers": n_layers,
         "layers": ks,
+        "geometries": geoms,
+        "statistics": ({"sentences": {lang: len(t) for lang, t in stats_texts.items()},
+                        "disjoint_from_scored": True} if stats else None),
         "criterion": f"mean over languages of {CRITERION} (P@1 averaged over both directions)",
+        "selection_geometry": select_geometry,
         "best_layer": best,
+        "best_layers": best_by,
         "per_layer": per_layer,
+        "items": items,
         "projection": proj if proj_ks else None,
-        "timing": {"embed_seconds": round(seconds, 2), "distinct_sentences": len(unique), "embedded_sentences": embedded,
+        "timing": {"embed_seconds": round(seconds, 2), "metrics_seconds": round(metric_seconds, 2),
+                   "distinct_sentences": len(unique), "embedded_sentences": embedded,
                    "reused_cells": cache.hits if cache is not None else 0},
     }
 
@@ -248,8 +304,12 @@ def analyze(
 
     Returns a dict: `per_layer` is a list of {layer, languages: {lang: {parallel_cos, random_cos, gap,
     p_at_1_to_pivot, p_at_1_from_pivot, p_at_1, mexa}}, mean: {same, averaged over languages},
-    language_id_accuracy}; `best_layer` is the layer with the best mean P@1; `projection` holds 2-D PCA
-    points per language at a few layers. Fractions are in [0, 1]."""
+    language_id_accuracy, geometries: {geometry: {languages, mean}}, rogue_dimensions, gap_decomposition};
+    `languages`/`mean` are the raw-cosine figures. `best_layer` is the layer with the best mean P@1 in
+    `selection_geometry`, `best_layers` the best per geometry; `items` holds per-sentence retrieval hits
+    per geometry, layer and language (for paired intervals); `projection` holds 2-D PCA points per
+    language at a few layers. Fractions are in [0, 1]. Pass `stats=` (pairs disjoint from the scored
+    ones) to measure the standardized geometries."""
     return analyze_pairs(model, tokenizer, pairs_from_multiway(texts_by_lang, pivot), pivot, layers, pooling,
                          batch_size, bf16, **kwargs)
 
@@ -266,16 +326,76 @@ def suggest_layer(
     batch_size: int = 32,
     bf16: bool = False,
     layers=None,
+    geometry: str = "raw",
+    stats_limit: int = 100,
 ) -> int:
-    """The alignment layer for `layer=auto`: best mean P@1 on `data` (FLORES dev by default) over the
-    transformer blocks 1..num_layers (layer 0 is the embedding table, where nothing is contextual)."""
+    """The alignment layer for `layer=auto`: best mean P@1 in `geometry` on `data` (FLORES dev by default)
+    over the transformer blocks 1..num_layers (layer 0 is the embedding table, where nothing is
+    contextual). The standardized geometries take their statistics from `stats_limit` dev rows held
+    apart from the `limit` scored ones, so the choice never looks at a test split."""
     source, split = split_data_spec(data)
     if split is None and source.lower() in MULTIWAY_SOURCES:
         split = "dev"
     if split in ("devtest", "test") or source.lower() == "tatoeba_laser":
         raise CrossalignError(f"suggest_layer chooses a training setting, so it must not look at the test data "
                               f"{data}; use flores200:dev")
+    geometry = parse_geometries(geometry)[0]
     pairs, _, _ = load_pairs(source, langs, pivot, limit, data_dir, split)
+    stats = None
+    if geometry != "raw":
+        stats, _ = stats_pairs("holdout", source, split, langs, pivot, limit, stats_limit, data_dir, scored=pairs)
     ks = layers if layers is not None else list(range(1, num_layers(model) + 1))
-    result = analyze_pairs(model, tokenizer, pairs, pivot, ks, pooling, batch_size, bf16, projection=False)
+    result = analyze_pairs(model, tokenizer, pairs, pivot, ks, pooling, batch_size, bf16, projection=False,
+                           stats=stats, geometries=[geometry], select_geometry=geometry)
     return result["best_layer"]
+
+
+def _disjoint(pairs: Pairs, scored: Pairs | None, stats_limit: int, what: str) -> Pairs:
+    """The first `stats_limit` pairs per language whose sides occur nowhere among the scored sentences."""
+    seen = {t for x, p in (scored or {}).values() for t in (*x, *p)}
+    out: Pairs = {}
+    for lang, (x, p) in pairs.items():
+        keep = [(a, b) for a, b in zip(x, p) if a not in seen and b not in seen][:stats_limit]
+        if len(keep) < 2:
+            raise CrossalignError(f"--stats {what}: {lang} has {len(keep)} sentences that are not scored ones; "
+                                  "lower --limit or give --stats another split (e.g. flores200:dev)")
+        out[lang] = ([a for a, _ in keep], [b for _, b in keep])
+    return out
+
+
+def stats_pairs(spec: str, source: str, split: str | None, langs, pivot: str, limit: int | None, stats_limit: int,
+                data_dir=None, scored: Pairs | None = None) -> tuple[Pairs | None, str | None]:
+    """The sentences the geometries' mean/std come from, never the scored ones: (pairs, description).
+
+    `spec`: `none`; `holdout` (the rows after the first `limit` of the scored data); `auto` (the other
+    split of a multi-way source such as FLORES: dev for devtest and devtest for dev; `holdout` for any
+    other data); or a data spec like `flores200:dev`, which must differ from the scored data. Either way
+    a sentence that also occurs among the `scored` pairs is dropped, and `stats_limit` pairs are kept."""
+    spec = str(spec).strip()
+    if spec.lower() == "none":
+        return None, None
+    if stats_limit < 2:
+        raise CrossalignError(f"--stats-limit must be at least 2 sentences, got {stats_limit}")
+    multiway = source.lower() in MULTIWAY_SOURCES
+    if spec.lower() == "auto":
+        spec = f"{source}:{'dev' if split == 'devtest' else 'devtest'}" if multiway and split in ("dev", "devtest") else "holdout"
+    if spec.lower() == "holdout":
+        if not limit:
+            raise CrossalignError("--stats holdout takes the rows after --limit, but --limit is 0 (all rows); "
+                                  "set --limit or give --stats another split")
+        everything, _, _ = load_pairs(source, langs, pivot, None, data_dir, split)
+        head = {lang: (x[:limit], p[:limit]) for lang, (x, p) in everything.items()}
+        out = _disjoint({lang: (x[limit:], p[limit:]) for lang, (x, p) in everything.items()},
+                        {**head, **(scored or {})}, stats_limit, "holdout")
+        where = f"{source}:{split}" if split else source
+        return out, f"{where}, up to {stats_limit} rows after the scored first {limit} (held apart)"
+    s_source, s_split = split_data_spec(spec)
+    if multiway and s_split is None and s_source.lower() in MULTIWAY_SOURCES:
+        raise CrossalignError(f"--stats {spec}: name the split, e.g. {s_source}:dev")
+    if (s_source.lower(), (s_split or "").lower()) == (source.lower(), (split or "").lower()):
+        raise CrossalignError(f"--stats {spec} is the scored data: statistics must come from other sentences; "
+                              "use another split (e.g. flores200:dev) or holdout")
+    out, _, _ = load_pairs(s_source, langs, pivot, None, data_dir, s_split)
+    out = _disjoint(out, scored, stats_limit, spec)
+    where = f"{s_source}:{s_split}" if s_split else s_source
+    return out, f"{where}, first {stats_limit} sentences per language that are not scored ones"

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from crossalign import languages
 from crossalign.analysis import plots, report
-from crossalign.analysis.alignment import DEFAULT_LANGS, analyze_pairs, load_pairs
+from crossalign.analysis.alignment import DEFAULT_LANGS, analyze_pairs, load_pairs, stats_pairs
+from crossalign.analysis.geometry import GEOMETRIES, parse_geometries
 from crossalign.analysis.embed import bf16_is_native
 from crossalign.config import save_config
 from crossalign.errors import CrossalignError
@@ -53,6 +54,10 @@ class AnalysisConfig:
     bf16: bool = False
     device: str = "auto"
     labels: list[str] = dataclasses.field(default_factory=lambda: ["base", "aligned"])
+    geometry: list[str] = dataclasses.field(default_factory=lambda: list(GEOMETRIES))
+    stats: str = "auto"
+    stats_limit: int = 100
+    select_geometry: str = "raw"
     output: str = ""
 
 
@@ -78,6 +83,14 @@ def add_arguments(p) -> None:
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for the forward (pooling stays fp32)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
     p.add_argument("--labels", default="base,aligned", help="names of the two sides in comparisons")
+    p.add_argument("--geometry", default="all",
+                   help=f"all | a list of {', '.join(GEOMETRIES)}: the similarity geometries to measure (raw = the papers' "
+                        "cosine; the others standardize with statistics from --stats sentences; docs/ANALYSIS.md)")
+    p.add_argument("--stats", default="auto",
+                   help="where the geometries' mean/std come from, never the scored sentences: auto (the other FLORES "
+                        "split, else holdout) | holdout (rows after --limit) | a data spec like flores200:dev | none (raw only)")
+    p.add_argument("--stats-limit", type=int, default=100, help="statistics sentences per language (default 100)")
+    p.add_argument("--select-geometry", default="raw", help="the geometry the best/suggested layer is chosen by (default raw)")
     p.add_argument("--output", required=True, help="folder for analysis.json, analysis.md, config.yaml and PNGs")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the reports in an --output that holds a different analysis or other files")
@@ -149,16 +162,18 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _suggestion(best: int, source: str, split: str | None) -> dict:
+def _suggestion(best: int, source: str, split: str | None, geometry: str) -> dict:
     chosen_on = f"{source}:{split}" if split else source
-    out = {"layer": best, "chosen_on": chosen_on, "criterion": "best mean P@1 (both directions) over languages"}
+    out = {"layer": best, "chosen_on": chosen_on, "geometry": geometry,
+           "criterion": f"best mean P@1 (both directions) over languages, {geometry} geometry"}
     if (split or "").lower() in TEST_SPLITS or source.lower() == "tatoeba_laser":
         out["note"] = (f"chosen on {chosen_on}, a test split: fine to describe this model, but choose a training "
                        "layer on flores200:dev (layer=auto does)")
     return out
 
 
-def _analyse_model(name: str, pairs, cfg: AnalysisConfig, source: str, split: str | None, cells: Path | None) -> dict:
+def _analyse_model(name: str, pairs, cfg: AnalysisConfig, source: str, split: str | None, cells: Path | None,
+                   stats=None, stats_where: str | None = None) -> dict:
     from crossalign.analysis.cache import EmbeddingCache, model_identity
     from crossalign.models import load_model_and_tokenizer
 
@@ -176,11 +191,14 @@ def _analyse_model(name: str, pairs, cfg: AnalysisConfig, source: str, split: st
                     "bf16": cfg.bf16, "padding_side": "right"}
         cache = EmbeddingCache(cells, settings)
     result = analyze_pairs(model, tok, pairs, cfg.pivot, cfg.layers, cfg.pooling, cfg.batch_size, cfg.bf16,
-                           max_length=cfg.max_length, projection_layers=cfg.projection_layers, cache=cache, progress=True)
+                           max_length=cfg.max_length, projection_layers=cfg.projection_layers, cache=cache, progress=True,
+                           stats=stats, geometries=cfg.geometry if stats else ["raw"], select_geometry=cfg.select_geometry)
+    if result["statistics"]:
+        result["statistics"]["source"] = stats_where
     if cache is not None and cache.hits:
         _log(f"reused {cache.hits} finished cell(s) from {cells}; embedded {cache.misses}")
     result = {"model": name, "data": f"{source}:{split}" if split else source, **result}
-    result["suggested_layer"] = _suggestion(result["best_layer"], source, split)
+    result["suggested_layer"] = _suggestion(result["best_layer"], source, split, cfg.select_geometry)
     result["timing"]["total_seconds"] = round(time.perf_counter() - t0, 2)
     _log(f"embedded {result['timing']['distinct_sentences']} sentences in {result['timing']['embed_seconds']} s; "
          f"best layer {result['best_layer']}")
@@ -199,11 +217,12 @@ def _write_analysis(result: dict, out: Path, cfg: AnalysisConfig) -> list[Path]:
 def _write_compare(base: dict, aligned: dict, out: Path, cfg: AnalysisConfig) -> list[Path]:
     labels = tuple(cfg.labels)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [report.write_json(report.compare(base, aligned, labels), out / "compare.json")]
+    delta = report.compare(base, aligned, labels)
+    paths = [report.write_json(delta, out / "compare.json")]
     write_atomic(out / "compare.md", report.compare_markdown(base, aligned, labels))
     paths.append(out / "compare.md")
     paths.append(save_config(cfg, out / "config.yaml"))
-    return paths + plots.write_compare_plots(base, aligned, out, labels)
+    return paths + plots.write_compare_plots(base, aligned, out, labels, delta)
 
 
 def _config(args) -> AnalysisConfig:
@@ -220,11 +239,22 @@ def _config(args) -> AnalysisConfig:
             proj = [int(s) for s in args.projection_layers.split(",") if s.strip()]
         except ValueError:
             raise CrossalignError(f"--projection-layers {args.projection_layers!r} must be layer numbers like 1,9,18") from None
+    if args.stats_limit < 2:
+        raise CrossalignError(f"--stats-limit must be at least 2 sentences, got {args.stats_limit}")
+    geometry = parse_geometries(args.geometry)
+    select = parse_geometries(args.select_geometry)
+    if len(select) != 1:
+        raise CrossalignError(f"--select-geometry takes one geometry, got {args.select_geometry!r}")
+    if str(args.stats).strip().lower() == "none" and (select[0] != "raw" or args.geometry.strip().lower() not in ("all", "raw")):
+        raise CrossalignError("--stats none measures only the raw geometry; drop --stats none or use --geometry raw")
+    if select[0] not in geometry and select[0] != "raw":
+        raise CrossalignError(f"--select-geometry {select[0]} is not among --geometry {args.geometry}; add it")
     return AnalysisConfig(
         model=args.model, model2=args.model2, compare=list(args.compare or []), data=args.data, split=args.split,
         data_dir=args.data_dir, langs=languages.parse_list(args.langs), pivot=languages.normalize(args.pivot),
         limit=args.limit or None, pooling=args.pooling, layers=args.layers, projection_layers=proj,
         batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16, device=args.device, labels=labels,
+        geometry=geometry, stats=str(args.stats), stats_limit=args.stats_limit, select_geometry=select[0],
         output=str(args.output),
     )
 
@@ -250,12 +280,14 @@ def run(args) -> int:
 
     pairs, source, split = load_pairs(cfg.data, cfg.langs, cfg.pivot, cfg.limit, cfg.data_dir, cfg.split)
     cfg.split = split
+    stats, stats_where = stats_pairs(cfg.stats, source, split, cfg.langs, cfg.pivot, cfg.limit, cfg.stats_limit, cfg.data_dir,
+                                     scored=pairs)
     # Cells are written as they finish (that is what makes an interrupted run cheap to repeat), so the
     # cells folder is the one thing created before the end; a call that fails validation never gets here.
     cells = None if args.no_cache else out / CELLS
-    results = [_analyse_model(cfg.model, pairs, cfg, source, split, cells)]
+    results = [_analyse_model(cfg.model, pairs, cfg, source, split, cells, stats, stats_where)]
     if cfg.model2:
-        results.append(_analyse_model(cfg.model2, pairs, cfg, source, split, cells))
+        results.append(_analyse_model(cfg.model2, pairs, cfg, source, split, cells, stats, stats_where))
 
     # Everything is computed and valid: only now write the reports.
     if len(results) == 1:

@@ -53,15 +53,19 @@ def first_argmax(sim: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return torch.where(sim == best, idx, sim.shape[dim]).min(dim=dim).values
 
 
-def retrieval_p_at_1(sim: torch.Tensor) -> tuple[float, float]:
-    """(P@1 x -> pivot, P@1 pivot -> x): fractions of queries whose nearest candidate is their translation.
+def retrieval_hits(sim: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per query, whether its nearest candidate is its translation: (x -> pivot [N], pivot -> x [N]) bools.
 
     Rows query columns for x -> pivot; columns query rows for pivot -> x."""
     n = _square(sim)
     gold = torch.arange(n, device=sim.device)
-    to_pivot = (first_argmax(sim, dim=1) == gold).float().mean()
-    from_pivot = (first_argmax(sim, dim=0) == gold).float().mean()
-    return float(to_pivot), float(from_pivot)
+    return first_argmax(sim, dim=1) == gold, first_argmax(sim, dim=0) == gold
+
+
+def retrieval_p_at_1(sim: torch.Tensor) -> tuple[float, float]:
+    """(P@1 x -> pivot, P@1 pivot -> x): fractions of queries whose nearest candidate is their translation."""
+    to_pivot, from_pivot = retrieval_hits(sim)
+    return float(to_pivot.float().mean()), float(from_pivot.float().mean())
 
 
 def mexa(sim: torch.Tensor) -> float:
@@ -74,11 +78,17 @@ def mexa(sim: torch.Tensor) -> float:
     return float((row_ok & col_ok).float().mean())
 
 
-def pair_metrics(x: torch.Tensor, pivot: torch.Tensor) -> dict[str, float]:
-    """Every per-language figure for one layer, from sentence vectors x [N, H] and their translations pivot [N, H]."""
+def pair_metrics(x: torch.Tensor, pivot: torch.Tensor, hits: list | None = None) -> dict[str, float]:
+    """Every per-language figure for one layer, from sentence vectors x [N, H] and their translations pivot [N, H].
+
+    `hits`, when given, receives the per-sentence retrieval outcome: a string of '0'/'1'/'2' (how many of
+    the two directions retrieved sentence i's translation), what a paired bootstrap over sentences needs."""
     sim = cosine_matrix(x, pivot)
     par, rnd = parallel_similarity(sim), random_pair_similarity(sim)
-    to_p, from_p = retrieval_p_at_1(sim)
+    to_h, from_h = retrieval_hits(sim)
+    to_p, from_p = float(to_h.float().mean()), float(from_h.float().mean())
+    if hits is not None:
+        hits.append("".join(str(int(v)) for v in (to_h.int() + from_h.int()).tolist()))
     return {
         "parallel_cos": par,
         "random_cos": rnd,

@@ -40,10 +40,16 @@ def _colours(langs: list[str], pivot: str | None = None) -> dict[str, tuple]:
     return out
 
 
-def _grid(result: dict, metric: str = "p_at_1", langs: list[str] | None = None, layers: list[int] | None = None):
+def figures(row: dict, geometry: str = "raw") -> dict:
+    """A per-layer row's {languages, mean} in one geometry (results written before geometries: raw only)."""
+    return row.get("geometries", {}).get(geometry) or {"languages": row["languages"], "mean": row["mean"]}
+
+
+def _grid(result: dict, metric: str = "p_at_1", langs: list[str] | None = None, layers: list[int] | None = None,
+          geometry: str = "raw"):
     """[language, layer] array of `metric` in percent, with the language and layer lists."""
     langs = langs or result["languages"]
-    rows = {r["layer"]: r for r in result["per_layer"]}
+    rows = {r["layer"]: figures(r, geometry) for r in result["per_layer"]}
     layers = layers or [r["layer"] for r in result["per_layer"]]
     grid = np.array([[100 * rows[k]["languages"][lang][metric] for k in layers] for lang in langs])
     return grid, langs, layers
@@ -70,13 +76,15 @@ def _heat(ax, grid, langs, layers, best=None, cmap="viridis", vmin=0, vmax=100, 
     return im
 
 
-def retrieval_heatmap(result: dict, path, title: str | None = None) -> Path:
+def retrieval_heatmap(result: dict, path, title: str | None = None, geometry: str = "raw") -> Path:
     """Layer x language heat-map of P@1 (mean of both directions, %); the best layer is boxed in red."""
-    grid, langs, layers = _grid(result)
+    grid, langs, layers = _grid(result, geometry=geometry)
     fig = Figure(figsize=(max(6, 0.45 * len(layers) + 2), max(3, 0.35 * len(langs) + 1.5)))
     ax = fig.add_subplot()
-    im = _heat(ax, grid, langs, layers, best=result.get("best_layer"),
-               title=title or f"Bitext retrieval P@1 (%) against {short(result['pivot'])}, both directions averaged")
+    best = (result.get("best_layers") or {}).get(geometry, result.get("best_layer"))
+    im = _heat(ax, grid, langs, layers, best=best,
+               title=title or f"Bitext retrieval P@1 (%) against {short(result['pivot'])}, both directions averaged, "
+                              f"{geometry} geometry")
     fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
     return _save(fig, path)
 
@@ -155,11 +163,62 @@ def projection_plot(result: dict, path) -> Path | None:
     return _save(fig, path)
 
 
+GEOMETRY_STYLE = {"raw": ("black", "-"), "centered": ("tab:grey", "--"), "global": ("tab:blue", "-"),
+                  "per-language": ("tab:green", "-")}
+
+
+def geometry_plot(result: dict, path) -> Path | None:
+    """Mean P@1 per layer in each geometry, what closes the raw -> per-language gap (rogue dimensions vs
+    language offsets), and how much of the expected cosine the top dimensions make."""
+    geoms = result.get("geometries") or []
+    if len(geoms) < 2:
+        return None
+    rows = result["per_layer"]
+    ks = [r["layer"] for r in rows]
+    fig = Figure(figsize=(15, 4.2))
+    a1, a2, a3 = fig.subplots(1, 3)
+    for g in geoms:
+        colour, style = GEOMETRY_STYLE.get(g, ("tab:orange", "-"))
+        a1.plot(ks, [100 * r["geometries"][g]["mean"]["p_at_1"] for r in rows], style, color=colour, lw=2, label=g)
+    a1.set_ylabel("mean P@1, both directions (%)")
+    a1.set_title("Retrieval in each geometry", fontsize=10)
+    a1.legend(fontsize=8)
+    if "global" in geoms and "per-language" in geoms:
+        raw = np.array([100 * r["geometries"]["raw"]["mean"]["p_at_1"] for r in rows])
+        glo = np.array([100 * r["geometries"]["global"]["mean"]["p_at_1"] for r in rows])
+        per = np.array([100 * r["geometries"]["per-language"]["mean"]["p_at_1"] for r in rows])
+        a2.bar(ks, raw, color="black", label="raw cosine")
+        a2.bar(ks, glo - raw, bottom=raw, color="tab:blue", label="+ rogue dimensions removed (global)")
+        a2.bar(ks, per - glo, bottom=glo, color="tab:green", label="+ language offsets removed (per-language)")
+        a2.set_ylabel("mean P@1 (%)")
+        a2.legend(fontsize=7, loc="lower right")
+    a2.set_title("What the raw cosine hides", fontsize=10)
+    shares = [100 * r["rogue_dimensions"]["top_share"] for r in rows if "rogue_dimensions" in r]
+    if len(shares) == len(rows):
+        a3.plot(ks, shares, "-o", color="tab:red", ms=3, label="top-5 dimensions' share of E[cos]")
+        a3.plot(ks, [100 * r["rogue_dimensions"]["top"][0]["share"] for r in rows], "--", color="tab:red", label="top-1 share")
+        a3.plot(ks, [100 * r["rogue_dimensions"]["expected_cosine"] for r in rows], "-", color="black",
+                label="E[cos] of two random sentences (x100)")
+        a3.set_ylim(0, 105)
+        a3.legend(fontsize=7)
+    a3.set_title("Rogue dimensions (Timkey & van Schijndel 2021)", fontsize=10)
+    for ax in (a1, a2, a3):
+        ax.set_xlabel("layer")
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return _save(fig, path)
+
+
 def write_plots(result: dict, out_dir) -> list[Path]:
     out = Path(out_dir)
     paths = [retrieval_heatmap(result, out / "retrieval_heatmap.png"), layer_curves(result, out / "layer_curves.png")]
-    p = projection_plot(result, out / "projection.png")
-    return paths + ([p] if p else [])
+    for g in result.get("geometries") or []:
+        if g != "raw":
+            paths.append(retrieval_heatmap(result, out / f"retrieval_heatmap_{g}.png", geometry=g))
+    for p in (geometry_plot(result, out / "geometries.png"), projection_plot(result, out / "projection.png")):
+        if p:
+            paths.append(p)
+    return paths
 
 
 # ------------------------------------------------------------------------------------------ before/after
@@ -224,9 +283,38 @@ def compare_projection(base: dict, aligned: dict, path, labels=("before", "after
     return _save(fig, path)
 
 
-def write_compare_plots(base: dict, aligned: dict, out_dir, labels=("before", "after")) -> list[Path]:
+def compare_geometries(delta: dict, path, labels=("before", "after")) -> Path | None:
+    """Change of mean P@1 per layer in each geometry, with its paired 95% interval as a band."""
+    geoms = delta.get("geometries") or []
+    if not geoms:
+        return None
+    fig = Figure(figsize=(7.5, 4.2))
+    ax = fig.add_subplot()
+    for g in geoms:
+        colour, style = GEOMETRY_STYLE.get(g, ("tab:orange", "-"))
+        rows = [(d["layer"], d["geometries"][g]) for d in delta["delta"] if g in d.get("geometries", {})]
+        ks = [k for k, _ in rows]
+        ax.plot(ks, [100 * x["mean"]["p_at_1"] for _, x in rows], style, color=colour, lw=2, label=g)
+        ivs = [x.get("p_at_1_interval") for _, x in rows]
+        if all(ivs):
+            ax.fill_between(ks, [100 * i["average"]["low"] for i in ivs], [100 * i["average"]["high"] for i in ivs],
+                            color=colour, alpha=0.15)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("layer")
+    ax.set_ylabel(f"mean P@1 change, {labels[1]} - {labels[0]} (points)")
+    ax.set_title("Retrieval change per geometry (bands: paired 95% bootstrap intervals)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def write_compare_plots(base: dict, aligned: dict, out_dir, labels=("before", "after"), delta: dict | None = None) -> list[Path]:
     out = Path(out_dir)
     paths = [compare_heatmaps(base, aligned, out / "compare_heatmap.png", labels),
              compare_curves(base, aligned, out / "compare_curves.png", labels)]
+    if delta is not None:
+        p = compare_geometries(delta, out / "compare_geometries.png", labels)
+        paths += [p] if p else []
     p = compare_projection(base, aligned, out / "compare_projection.png", labels)
     return paths + ([p] if p else [])

@@ -7,12 +7,14 @@ import math
 from pathlib import Path
 
 from crossalign.analysis.alignment import METRICS
-from crossalign.analysis.plots import common, short
+from crossalign.analysis.plots import common, figures, short
+from crossalign.bootstrap import MARKER_NOTE, paired_bootstrap
 from crossalign.errors import CrossalignError
 from crossalign.io import write_atomic
 
 ANALYSIS_JSON = "analysis.json"
 PROJECTION_JSON = "projection.json"
+ITEMS_JSON = "items.json"
 
 
 def write_json(obj, path) -> Path:
@@ -20,12 +22,15 @@ def write_json(obj, path) -> Path:
 
 
 def save_result(result: dict, out_dir) -> list[Path]:
-    """analysis.json (every figure) and projection.json (the 2-D points, kept apart: they are bulky)."""
+    """analysis.json (every figure), projection.json (the 2-D points) and items.json (per-sentence retrieval
+    hits per geometry, layer and language, for paired intervals); the last two kept apart: they are bulky."""
     out = Path(out_dir)
-    figures = {k: v for k, v in result.items() if k != "projection"}
+    figures = {k: v for k, v in result.items() if k not in ("projection", "items")}
     paths = [write_json(figures, out / ANALYSIS_JSON)]
     if result.get("projection"):
         paths.append(write_json(result["projection"], out / PROJECTION_JSON))
+    if result.get("items"):
+        paths.append(write_atomic(out / ITEMS_JSON, json.dumps(result["items"], separators=(",", ":")) + "\n"))
     return paths
 
 
@@ -39,6 +44,8 @@ def load_result(folder) -> dict:
         result = json.loads(path.read_text(encoding="utf-8"))
         proj = folder / PROJECTION_JSON
         result["projection"] = json.loads(proj.read_text(encoding="utf-8")) if proj.is_file() else None
+        items = folder / ITEMS_JSON
+        result["items"] = json.loads(items.read_text(encoding="utf-8")) if items.is_file() else None
     except json.JSONDecodeError as e:
         raise CrossalignError(f"{path} is not valid JSON ({e.msg}); re-run crossalign analyze") from None
     if "per_layer" not in result or "languages" not in result:
@@ -58,9 +65,13 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
 
 
+def _span(values) -> str:
+    n = sorted(set(values))
+    return f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+
+
 def _describe(result: dict) -> str:
-    n = sorted(set(result["sentences"].values()))
-    per = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+    per = _span(result["sentences"].values())
     pooling = "mean over tokens, special tokens (BOS/EOS/pad) excluded" if result["pooling"] == "mean" else "last token"
     return (
         f"Model `{result.get('model', '?')}`; data `{result.get('data', '?')}`, {per} sentences per language, "
@@ -113,8 +124,60 @@ def analysis_markdown(result: dict) -> str:
         body.append([k, f"{m['parallel_cos']:.3f}", f"{m['random_cos']:.3f}", f"{m['gap']:.3f}", _pct(m["p_at_1"]),
                      _pct(m["mexa"]), _pct(rows[k]["language_id_accuracy"])])
     lines += _table(header, body)
-    lines += ["", "Plots: `retrieval_heatmap.png`, `layer_curves.png`, `projection.png`.", ""]
+    lines += geometry_markdown(result)
+    lines += ["", "Plots: `retrieval_heatmap.png`, `layer_curves.png`, `projection.png`"
+              + (", `geometries.png`, `retrieval_heatmap_<geometry>.png`" if len(result.get("geometries") or []) > 1 else "")
+              + ".", ""]
     return "\n".join(lines)
+
+
+def geometry_markdown(result: dict) -> list[str]:
+    """Retrieval per geometry and layer, what explains the raw-vs-standardized gap, and the per-language
+    figures at the best layer of each geometry."""
+    geoms = result.get("geometries") or []
+    if len(geoms) < 2:
+        return []
+    rows = result["per_layer"]
+    stats = result.get("statistics") or {}
+    lines = ["", "## Geometries", "",
+             "Mean P@1 (both directions) after each parameter-free map of the pooled vectors: `raw` cosine (the papers'), "
+             "`centered` (one mean removed), `global` (one mean and per-dimension std over all languages: removes rogue "
+             "dimensions), `per-language` (each language's own mean and std: also removes the language offsets). "
+             f"Statistics from {stats.get('source', 'sentences disjoint from the scored ones')}"
+             + (f" ({_span(stats['sentences'].values())} sentences per language)" if stats.get("sentences") else "")
+             + ", never from the scored sentences. Best layer per geometry in bold.", ""]
+    best = result.get("best_layers") or {}
+    header = ["layer", *geoms, "E[cos] random", "top-5 dims' share", "gap: rogue / lang. offsets"]
+    body = []
+    for r in rows:
+        cells = [str(r["layer"])]
+        for g in geoms:
+            v = _pct(r["geometries"][g]["mean"]["p_at_1"])
+            cells.append(f"**{v}**" if best.get(g) == r["layer"] else v)
+        rd = r.get("rogue_dimensions")
+        cells += [f"{rd['expected_cosine']:.3f}" if rd else "", _pct(rd["top_share"]) if rd else ""]
+        gd = r.get("gap_decomposition")
+        cells.append(f"{_pct(gd['rogue_share'])}% / {_pct(gd['language_offset_share'])}%"
+                     if gd and gd.get("rogue_share") is not None else "-")
+        body.append(cells)
+    lines += _table(header, body)
+    lines += ["", "E[cos] random: expected cosine of two random sentences (raw); top-5 dims' share: how much of it the "
+              "five largest dimensions make (Timkey & van Schijndel 2021); gap: the share of the raw -> per-language "
+              "gain in mean P@1 that removing rogue dimensions (raw -> global) and language offsets (global -> "
+              "per-language) account for.", ""]
+    lines += ["### Dimensions that dominate the cosine", "", "| layer | top dimensions (share of E[cos]) |", "|---|---|"]
+    for r in rows:
+        if r.get("rogue_dimensions"):
+            dims = ", ".join(f"{d['dim']} ({_pct(d['share'])}%)" for d in r["rogue_dimensions"]["top"])
+            lines.append(f"| {r['layer']} | {dims} |")
+    langs = result["languages"]
+    k = best.get(result.get("selection_geometry", "raw"), result["best_layer"])
+    by_layer = {r["layer"]: r for r in rows}
+    lines += ["", f"### Per language at layer {k} (best in the {result.get('selection_geometry', 'raw')} geometry), P@1", ""]
+    body = [[lang, *(_pct(by_layer[k]["geometries"][g]["languages"][lang]["p_at_1"]) for g in geoms)] for lang in langs]
+    body.append(["**mean**", *(_pct(by_layer[k]["geometries"][g]["mean"]["p_at_1"]) for g in geoms)])
+    lines += _table(["language", *geoms], body)
+    return lines
 
 
 # ------------------------------------------------------------------------------------------ before/after
@@ -131,13 +194,29 @@ def compare(base: dict, aligned: dict, labels=("before", "after")) -> dict:
     for key in ("data", "pivot", "pooling", "sentences"):
         if base.get(key) != aligned.get(key):
             warnings.append(f"{key} differs: {base.get(key)} vs {aligned.get(key)}")
+    geoms = [g for g in (base.get("geometries") or ["raw"]) if g in (aligned.get("geometries") or ["raw"])]
+    paired = _paired_reason(base, aligned)
+    if paired:
+        warnings.append(f"no paired intervals: {paired}")
+
+    def deltas(k, g):
+        fb, fa = figures(rb[k], g), figures(ra[k], g)
+        per_lang = {lang: {m: fa["languages"][lang][m] - fb["languages"][lang][m] for m in METRICS} for lang in langs}
+        return per_lang, {m: sum(v[m] for v in per_lang.values()) / len(langs) for m in METRICS}
+
     per_layer = []
     for k in layers:
-        per_lang = {lang: {m: ra[k]["languages"][lang][m] - rb[k]["languages"][lang][m] for m in METRICS} for lang in langs}
-        mean = {m: sum(v[m] for v in per_lang.values()) / len(langs) for m in METRICS}
+        per_lang, mean = deltas(k, "raw")
+        by_geom = {}
+        for g in geoms:
+            gl, gm = deltas(k, g)
+            by_geom[g] = {"languages": gl, "mean": gm}
+            if not paired:
+                by_geom[g]["p_at_1_interval"] = retrieval_interval(base, aligned, g, k, langs).to_dict()
         per_layer.append({
             "layer": k, "languages": per_lang, "mean": mean,
             "language_id_accuracy": ra[k]["language_id_accuracy"] - rb[k]["language_id_accuracy"],
+            "geometries": by_geom,
         })
     return {
         "labels": list(labels),
@@ -145,9 +224,32 @@ def compare(base: dict, aligned: dict, labels=("before", "after")) -> dict:
         "languages": langs,
         "layers": layers,
         "best_layer": [base["best_layer"], aligned["best_layer"]],
+        "geometries": geoms,
+        "intervals": None if paired else "paired bootstrap over sentences (both directions' hits of a sentence "
+                                         "resampled together), 1000 resamples, seed 0, 95%",
         "warnings": warnings,
         "delta": per_layer,
     }
+
+
+def _paired_reason(base: dict, aligned: dict) -> str | None:
+    """Why the two analyses cannot be compared item by item (None when they can)."""
+    if not base.get("items") or not aligned.get("items"):
+        return "an analysis has no per-sentence results (items.json); re-run crossalign analyze"
+    sb, sa = base.get("sentences_sha256"), aligned.get("sentences_sha256")
+    if sb is None or sb != sa:
+        return "the two analyses scored different sentences"
+    return None
+
+
+def retrieval_interval(base: dict, aligned: dict, geometry: str, layer: int, langs: list[str]):
+    """Paired bootstrap of the P@1 change (per language and averaged) at one layer and geometry: a
+    sentence's value is the fraction of its two retrieval directions that found its translation."""
+    def values(result):
+        hits = result["items"][geometry][str(layer)]
+        return {lang: [int(c) / 2 for c in hits[lang]] for lang in langs}
+
+    return paired_bootstrap(values(base), values(aligned))
 
 
 def compare_markdown(base: dict, aligned: dict, labels=("before", "after")) -> str:
@@ -207,9 +309,38 @@ def compare_markdown(base: dict, aligned: dict, labels=("before", "after")) -> s
     lines += _table(["layer", f"P@1 {b0}", f"P@1 {a0}", "change", f"MEXA {b0}", f"MEXA {a0}", "change",
                      f"lang-ID {b0}", f"lang-ID {a0}", "change"], body)
 
+    lines += _compare_geometry_markdown(c, base, labels)
     lines += ["", "## P@1 change per layer and language (points)", ""]
     body = [[d["layer"], *(pts(d["languages"][lang]["p_at_1"]) for lang in langs), pts(d["mean"]["p_at_1"])]
             for d in c["delta"]]
     lines += _table(["layer", *(short(lang) for lang in langs), "mean"], body)
-    lines += ["", "Plots: `compare_heatmap.png`, `compare_curves.png`, `compare_projection.png`.", ""]
+    lines += ["", "Plots: `compare_heatmap.png`, `compare_curves.png`, `compare_projection.png`"
+              + (", `compare_geometries.png`" if c.get("geometries") else "") + ".", ""]
     return "\n".join(lines)
+
+
+def _iv(d: dict, scale: float = 100) -> str:
+    from crossalign.bootstrap import Interval
+
+    fields = {k: d[k] for k in ("delta", "low", "high", "n", "resamples", "confidence", "seed")}
+    return Interval(**fields).scaled(scale).format()
+
+
+def _compare_geometry_markdown(c: dict, base: dict, labels) -> list[str]:
+    """Mean P@1 change per layer in every geometry, and per language at the base's best layer, with intervals."""
+    geoms = c.get("geometries") or []
+    if not geoms or not c["delta"] or "p_at_1_interval" not in c["delta"][0]["geometries"].get(geoms[0], {}):
+        return []
+    lines = ["", f"## P@1 change per geometry, {labels[1]} - {labels[0]} (points, paired 95% interval)", "",
+             f"{MARKER_NOTE}. Geometries: see `analysis.md` of each side; `raw` is the papers' cosine.", ""]
+    body = [[d["layer"], *(_iv(d["geometries"][g]["p_at_1_interval"]["average"]) for g in geoms)] for d in c["delta"]]
+    lines += _table(["layer (mean over languages)", *geoms], body)
+    sel = base.get("selection_geometry", "raw")
+    k = (base.get("best_layers") or {}).get(sel, base["best_layer"])
+    row = next((d for d in c["delta"] if d["layer"] == k), None)
+    if row is not None:
+        lines += ["", f"### Per language at layer {k} ({labels[0]}'s best, {sel} geometry)", ""]
+        body = [[lang, *(_iv(row["geometries"][g]["p_at_1_interval"]["groups"][lang]) for g in geoms)] for lang in c["languages"]]
+        body.append(["**mean**", *(_iv(row["geometries"][g]["p_at_1_interval"]["average"]) for g in geoms)])
+        lines += _table(["language", *geoms], body)
+    return lines
