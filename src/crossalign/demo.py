@@ -85,9 +85,36 @@ def _eval_rows(path: Path) -> dict[tuple[str, str], float]:
             for lang, cell in row["langs"].items()}
 
 
-def _mean(res: dict, k: int):
-    row = next((r for r in res["per_layer"] if r["layer"] == k), None)
-    return None if row is None else row["mean"]["p_at_1"]
+def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: list[str]) -> list[str]:
+    """FLORES dev P@1 at the training layer in each geometry: base, aligned, change with its paired interval."""
+    from crossalign.analysis.plots import figures
+    from crossalign.bootstrap import MARKER_NOTE, Interval
+
+    rb = next(r for r in base["per_layer"] if r["layer"] == layer)
+    ra = next(r for r in aligned["per_layer"] if r["layer"] == layer)
+    rd = next(d for d in delta["delta"] if d["layer"] == layer)
+    geoms = delta.get("geometries") or ["raw"]
+    stats = (base.get("statistics") or {}).get("source")
+    lines = [f"## Alignment: FLORES dev bitext retrieval P@1 at layer {layer} (%, both directions averaged)", "",
+             "Each cell: base -> aligned, change [paired 95% interval]. `raw` is the papers' cosine; `global` and "
+             "`per-language` standardize the vectors first (rogue dimensions; language offsets too), with statistics "
+             f"from {stats or 'other sentences'}. {MARKER_NOTE}.", "",
+             "| language | " + " | ".join(geoms) + " |", "|---" * (len(geoms) + 1) + "|"]
+
+    def cell(g, lang):
+        fb, fa = figures(rb, g), figures(ra, g)
+        b, a = (fb["mean"] if lang is None else fb["languages"][lang])["p_at_1"], (fa["mean"] if lang is None else fa["languages"][lang])["p_at_1"]
+        iv = rd["geometries"][g].get("p_at_1_interval")
+        change = f"{100 * (a - b):+.1f}"
+        if iv:
+            d = iv["average"] if lang is None else iv["groups"][lang]
+            change = Interval(**{k: d[k] for k in ("delta", "low", "high", "n", "resamples", "confidence", "seed")}).scaled(100).format()
+        return f"{_fmt(b)} -> {_fmt(a)}, {change}"
+
+    for lang in langs:
+        lines.append(f"| {lang} | " + " | ".join(cell(g, lang) for g in geoms) + " |")
+    lines.append("| **mean** | " + " | ".join(cell(g, None) for g in geoms) + " |")
+    return lines
 
 
 def write_report(out: Path, meta: dict) -> Path:
@@ -97,25 +124,11 @@ def write_report(out: Path, meta: dict) -> Path:
     layer = meta["layer"]
     lines = [f"# crossalign demo: {meta['model']} aligned with {meta['recipe']}", "",
              f"Ran {time.strftime('%Y-%m-%d %H:%M', time.gmtime(meta['started']))} UTC in {meta['wall_minutes']:.1f} min. "
-             f"Trained model: `{meta['model_dir']}` (a plain transformers folder).", "",
-             "## Alignment: FLORES dev bitext retrieval P@1 (%, both directions averaged)", "",
-             f"| language | base @ layer {layer} | aligned @ layer {layer} | base best | aligned best |", "|---|---|---|---|---|"]
-
-    def p1(res, lang, k):
-        row = next((r for r in res["per_layer"] if r["layer"] == k), None)
-        cell = row["languages"].get(lang) if row else None
-        return None if cell is None else cell["p_at_1"]
-
-    def best(res, lang):
-        vals = [r["languages"][lang]["p_at_1"] for r in res["per_layer"] if lang in r["languages"]]
-        return max(vals) if vals else None
-
-    for lang in meta["langs"] + ["mean"]:
-        if lang == "mean":
-            lines.append(f"| **mean** | {_fmt(_mean(base, layer))} | {_fmt(_mean(aligned, layer))} | - | - |")
-            continue
-        lines.append(f"| {lang} | {_fmt(p1(base, lang, layer))} | {_fmt(p1(aligned, lang, layer))} | {_fmt(best(base, lang))} | {_fmt(best(aligned, lang))} |")
+             f"Trained model: `{meta['model_dir']}` (a plain transformers folder).", ""]
+    lines += alignment_table(base, aligned, json.loads((out / "analysis-compare" / "compare.json").read_text(encoding="utf-8")),
+                             layer, meta["langs"])
     lines += ["", "![retrieval before/after](analysis-compare/compare_heatmap.png)", "",
+              "![change per geometry](analysis-compare/compare_geometries.png)", "",
               "![per-language curves](analysis-compare/compare_curves.png)", "",
               "## Cross-lingual 0-shot accuracy (%, English demonstrations and template)", "",
               "| task | language | base | aligned | delta |", "|---|---|---|---|---|"]

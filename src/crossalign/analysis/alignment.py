@@ -368,7 +368,7 @@ def stats_pairs(spec: str, source: str, split: str | None, langs, pivot: str, li
     """The sentences the geometries' mean/std come from, never the scored ones: (pairs, description).
 
     `spec`: `none`; `holdout` (the rows after the first `limit` of the scored data); `auto` (the other
-    split of a multi-way source such as FLORES: dev for devtest and devtest for dev; `holdout` for any
+    split of a multi-way source when the test split is scored: FLORES dev for devtest; `holdout` for any
     other data); or a data spec like `flores200:dev`, which must differ from the scored data. Either way
     a sentence that also occurs among the `scored` pairs is dropped, and `stats_limit` pairs are kept."""
     spec = str(spec).strip()
@@ -378,7 +378,7 @@ def stats_pairs(spec: str, source: str, split: str | None, langs, pivot: str, li
         raise CrossalignError(f"--stats-limit must be at least 2 sentences, got {stats_limit}")
     multiway = source.lower() in MULTIWAY_SOURCES
     if spec.lower() == "auto":
-        spec = f"{source}:{'dev' if split == 'devtest' else 'devtest'}" if multiway and split in ("dev", "devtest") else "holdout"
+        spec = f"{source}:dev" if multiway and split == "devtest" else "holdout"
     if spec.lower() == "holdout":
         if not limit:
             raise CrossalignError("--stats holdout takes the rows after --limit, but --limit is 0 (all rows); "

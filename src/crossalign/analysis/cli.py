@@ -87,8 +87,8 @@ def add_arguments(p) -> None:
                    help=f"all | a list of {', '.join(GEOMETRIES)}: the similarity geometries to measure (raw = the papers' "
                         "cosine; the others standardize with statistics from --stats sentences; docs/ANALYSIS.md)")
     p.add_argument("--stats", default="auto",
-                   help="where the geometries' mean/std come from, never the scored sentences: auto (the other FLORES "
-                        "split, else holdout) | holdout (rows after --limit) | a data spec like flores200:dev | none (raw only)")
+                   help="where the geometries' mean/std come from, never the scored sentences: auto (flores200:dev when devtest "
+                        "is scored, else holdout) | holdout (rows after --limit) | a data spec like flores200:dev | none (raw only)")
     p.add_argument("--stats-limit", type=int, default=100, help="statistics sentences per language (default 100)")
     p.add_argument("--select-geometry", default="raw", help="the geometry the best/suggested layer is chosen by (default raw)")
     p.add_argument("--output", required=True, help="folder for analysis.json, analysis.md, config.yaml and PNGs")
