@@ -35,6 +35,7 @@ ACCURACY = {"acc": "pred", "acc_norm": "pred_norm", "acc_bytes": "pred_bytes"}
 CORPUS = ("bleu", "chrf")
 BPB = "bits_per_byte"
 DEFAULT_METRICS = "acc,bleu,chrf,bits_per_byte"
+FEW_ITEMS = 20
 
 
 def add_arguments(p) -> None:
@@ -293,6 +294,10 @@ def compare(a, b, metrics: list[str], resamples: int = RESAMPLES, seed: int = SE
         except NotPaired as e:
             intervals = None
             notes.insert(0, f"no intervals: {e}")
+        else:
+            few = min(i.n for i in intervals.groups.values())
+            if few < FEW_ITEMS:
+                notes.append(f"only {few} items in a language: a bootstrap interval from so few items is not reliable")
         out.append({"task": key[0], "split": key[1], "protocol": key[2], "shots": key[3], "metric": key[4],
                     "rows": rows, "avg": (avg_a, avg_b, avg_b - avg_a), "intervals": intervals,
                     "note": "; ".join(notes) or None})
@@ -323,7 +328,7 @@ def render(blocks: list[dict], name_a: str, name_b: str, resamples: int = RESAMP
     foot = (f"{MARKER_NOTE}: paired bootstrap over items ({resamples} resamples, seed {seed}), both models scored on "
             "the same resample; accuracy in points, chrF++/BLEU recomputed on each resample, bits per byte = corpus "
             "bits / bytes (lower is better).")
-    return f"A = {name_a}\nB = {name_b}\n\n" + "\n".join(lines) + foot + "\n"
+    return f"A = {name_a}\nB = {name_b}\n\n" + "\n".join(lines) + "\n" + foot + "\n"
 
 
 def to_json(blocks: list[dict], a: Run, b: Run, resamples: int = RESAMPLES, seed: int = SEED) -> dict:
