@@ -12,6 +12,13 @@ re-running this script after an interruption continues where it stopped. Per met
 4. few-shot FLORES translation en->xx and xx->en, chrF++, --mt-limit;
 5. bits per byte of FLORES devtest text per language (English included), --bpb-limit.
 Settings are chosen on FLORES dev / training data only; devtest and the task test splits are only read.
+
+Every evaluation number is also compared with base and with sft (same seed) by a paired bootstrap over
+items (`crossalign compare`'s code: 95% interval beside each delta, * when it excludes 0). The default
+sizes are chosen so that those intervals can decide (docs/EVALUATION.md, "How big must an evaluation be"):
+200 items per language at 0 shots and 100 at 5 shots (half-width on the non-English average ~2 and ~3
+accuracy points when the two models disagree on 20% of items), 100 FLORES sentences per direction for
+translation, 200 sentences per language for bits per byte.
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ from pathlib import Path
 from crossalign import languages
 from crossalign.cli import main as crossalign
 from crossalign.evaluation.results import software_versions
+# paired intervals on the evaluation numbers (the same code as `crossalign compare`)
+from crossalign.bootstrap import MARKER_NOTE, RESAMPLES, Interval
+from crossalign.errors import CrossalignError
+from crossalign.evaluation.compare import NotPaired, load_run, paired_block
 
 METHODS = ("base", "sft", "contrastive", "afp", "alignx")
 LANGS = "deu,fra,spa,zho,arb,hin,swh,tha,tur,vie,ind,est"
@@ -184,11 +195,122 @@ def write_results(out: Path, results: dict[str, list[dict]], args, langs: list[s
         if t:
             lines.append(f"| {method} | {t[0]['steps']} | {statistics.mean(x['wall_seconds'] for x in t):.0f} | "
                          f"{statistics.mean(x['tokens_per_second'] or 0 for x in t):.0f} | {max(x['peak_memory_gb'] or 0 for x in t):.2f} |")
+    lines += paired_eval_section(results, bpb_langs, args)
     path = out / "RESULTS.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     machine = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(), **software_versions()}
     (out / "results.json").write_text(json.dumps({"args": vars(args), "machine": machine, "results": results}, indent=1), encoding="utf-8")
     return path
+
+
+
+# ----------------------------------------------------------------------------------------- paired intervals
+# B = a method's run, A = base or sft (same seed): every evaluation number of the tables above with its paired
+# 95% bootstrap interval, computed by crossalign.evaluation.compare (the code of `crossalign compare`).
+
+EVAL_REFS = ("base", "sft")
+
+
+def _paired_file(ref: Path, d: Path, name: str, metric: str, limit, groups, args) -> dict:
+    """{label: PairedResult or a note} for `metric` in results file `name` of runs ref (A) and d (B);
+    `groups(block)` gives {label: which languages} to average."""
+    fa, fb = ref / name, d / name
+    if not (fa.is_file() and fb.is_file()):
+        return {}
+    out = {}
+    try:
+        a, b = load_run(fa), load_run(fb)
+    except CrossalignError as e:
+        return {name: f"no interval: {e}"}
+    index = {(x["task"], x["split"], x["protocol"], x["shots"], x["metric"]): x for x in a.data["summary"]}
+    for blk in _limited(b.data["summary"], limit):
+        key = (blk["task"], blk["split"], blk["protocol"], blk["shots"], blk["metric"])
+        if blk["metric"] != metric or key not in index:
+            continue
+        shared = [lang for lang in blk["langs"] if lang in index[key]["langs"]]
+        for label, keep in groups(blk).items():
+            langs = [lang for lang in shared if keep(lang)]
+            if langs:
+                try:
+                    out[label] = paired_block(a, b, key[:4], metric, langs, args.resamples)
+                except (NotPaired, CrossalignError) as e:
+                    out[label] = f"no interval: {e}"
+    return out
+
+
+def paired_eval(d: Path, ref: Path, args) -> dict:
+    """ICL accuracy (points, mean over non-English languages), chrF++ per direction and over both, bits per byte
+    per language and averaged: {"icl": {"xcopa/0-shot": interval}, "mt": {...}, "bpb": {...}, "notes": [...]}."""
+    res = {"icl": {}, "mt": {}, "bpb": {}, "notes": []}
+    for f in sorted(d.glob("icl-*shot.json")):
+        shots = int(f.stem.split("-")[1].removesuffix("shot"))
+        got = _paired_file(ref, d, f.name, "acc", _icl_limit(args, shots),
+                           lambda blk: {f"{blk['task']}/{blk['shots']}-shot": lambda lang: lang != "en"}, args)
+        res["icl"].update(got)
+    res["mt"] = _paired_file(ref, d, "mt.json", "chrf", args.mt_limit, lambda blk: {
+        "en-xx": lambda p: p.startswith("eng_Latn-"), "xx-en": lambda p: p.endswith("-eng_Latn"), "avg": lambda p: True}, args)
+    res["bpb"] = _paired_file(ref, d, "bpb.json", "bits_per_byte", args.bpb_limit, lambda blk: {"avg": lambda lang: True}, args)
+    for part in ("icl", "mt", "bpb"):
+        for label, v in res[part].items():
+            if isinstance(v, str):
+                res["notes"].append(f"{part} {label}: {v}")
+                res[part][label] = None
+            elif part == "bpb" or label == "avg":
+                res[part][label] = v.to_dict()  # per-language intervals too
+            else:
+                res[part][label] = v.average.to_dict()
+    return res
+
+
+def add_paired_eval(results: dict[str, list[dict]], out: Path, args) -> None:
+    """Fill r["paired_eval"][ref] for every run whose reference run (base; sft of the same seed) is measured."""
+    seeds = [int(x) for x in args.seeds.split(",")]
+    for method, rs in results.items():
+        for i, r in enumerate(rs):
+            seed = 0 if method == "base" else seeds[i]
+            done = r.setdefault("paired_eval", {})
+            for ref in EVAL_REFS:
+                if method == ref or (method == "base" and ref == "sft") or ref in done:
+                    continue
+                measured = {0} if ref == "base" else set(seeds[:len(results.get(ref, []))])
+                if seed in measured:
+                    done[ref] = paired_eval(run_dir(out, method, seed), run_dir(out, ref, seed), args)
+
+
+def _seed(method: str, i: int, args) -> str:
+    return "base" if method == "base" else f"seed {args.seeds.split(',')[i]}"
+
+
+def _iv(d: dict | None, digits: int = 1) -> str:
+    return Interval(**{k: v for k, v in d.items() if k != "excludes_zero"}).format(digits) if d else "-"
+
+
+def paired_eval_section(results: dict[str, list[dict]], bpb_langs: list[str], args) -> list[str]:
+    keys = sorted({k for rs in results.values() for r in rs for p in r.get("paired_eval", {}).values() for k in p["icl"]})
+    lines = []
+    for ref in EVAL_REFS:
+        rows = [(m, i, r) for m, rs in results.items() for i, r in enumerate(rs) if ref in r.get("paired_eval", {})]
+        if not rows:
+            continue
+        lines += ["", f"## Paired differences vs {ref} (method - {ref}, 95% bootstrap interval)", "",
+                  f"Accuracy in points (mean over non-English languages), chrF++, bits per byte (lower is better); "
+                  f"{MARKER_NOTE}; {args.resamples} resamples of the same items for both models.", "",
+                  "| method | " + " | ".join(keys) + " | chrF++ en->xx | chrF++ xx->en | chrF++ avg | bpb avg |",
+                  "|---" * (len(keys) + 5) + "|"]
+        for method, i, r in rows:
+            p = r["paired_eval"][ref]
+            mt_avg = (p["mt"].get("avg") or {}).get("average")
+            bpb_avg = (p["bpb"].get("avg") or {}).get("average")
+            lines.append(f"| {method} ({_seed(method, i, args)}) | " + " | ".join(_iv(p["icl"].get(k), 1) for k in keys) +
+                         f" | {_iv(p['mt'].get('en-xx'), 2)} | {_iv(p['mt'].get('xx-en'), 2)} | {_iv(mt_avg, 2)} | {_iv(bpb_avg, 4)} |")
+        lines += ["", f"Bits per byte vs {ref} per language:", "",
+                  "| method | " + " | ".join(lang.split("_")[0] for lang in bpb_langs) + " |", "|---" * (len(bpb_langs) + 1) + "|"]
+        for method, i, r in rows:
+            groups = (r["paired_eval"][ref]["bpb"].get("avg") or {}).get("groups", {})
+            lines.append(f"| {method} ({_seed(method, i, args)}) | " + " | ".join(_iv(groups.get(lang), 4) for lang in bpb_langs) + " |")
+        notes = [n for _, _, r in rows for n in r["paired_eval"][ref]["notes"]]
+        lines += [""] + [f"- {n}" for n in notes]
+    return lines
 
 
 def main(argv=None) -> int:
@@ -202,12 +324,19 @@ def main(argv=None) -> int:
     ap.add_argument("--layer", type=int, default=11, help="alignment layer (hidden_states index; the -cpu recipes use 11, best on FLORES dev), where retrieval is read")
     ap.add_argument("--analysis-limit", type=int, default=200)
     ap.add_argument("--shots", default="0,5")
-    ap.add_argument("--eval-limit", type=int, default=100, help="items per language for 0-shot")
-    ap.add_argument("--few-shot-limit", type=int, default=None, help="items per language for k>0 shots (default: --eval-limit)")
+    ap.add_argument("--eval-limit", type=int, default=200,
+                    help="items per language for 0-shot (default 200: paired 95%% half-width on the non-English average "
+                         "~2.0 points at 20%% disagreement, ~6 points per language)")
+    ap.add_argument("--few-shot-limit", type=int, default=100,
+                    help="items per language for k>0 shots (default 100, ~4x cheaper than 200 at 5 shots: half-width ~2.8 "
+                         "points on the average at 20%% disagreement); 0 = --eval-limit")
     ap.add_argument("--mt-langs", default="swh,est,hin,deu")
     ap.add_argument("--mt-shots", type=int, default=4)
-    ap.add_argument("--mt-limit", type=int, default=50, help="0 = no translation")
-    ap.add_argument("--bpb-limit", type=int, default=200)
+    ap.add_argument("--mt-limit", type=int, default=100,
+                    help="FLORES devtest sentences per direction (default 100: chrF++ half-width ~1.2 on a direction's "
+                         "average over 4 languages); 0 = no translation")
+    ap.add_argument("--bpb-limit", type=int, default=200, help="FLORES devtest sentences per language for bits per byte")
+    ap.add_argument("--resamples", type=int, default=RESAMPLES, help="paired bootstrap resamples (default 1000)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every recipe")
     ap.add_argument("--set-for", action="append", default=[], metavar="METHOD:KEY=VALUE",
@@ -231,6 +360,7 @@ def main(argv=None) -> int:
             aligned = method in ("contrastive", "afp", "alignx") and metrics and isinstance(metrics.get("layer"), int)
             layer = metrics["layer"] if aligned else args.layer  # base/sft: read where the others align
             results.setdefault(method, []).append(collect(d, metrics, layer, args))
+            add_paired_eval(results, out, args)
             write_results(out, results, args, langs)  # after every run, so partial results are readable
     print(f"wrote {out / 'RESULTS.md'} in {(time.time() - t0) / 60:.1f} min")
     return 0
@@ -238,3 +368,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

@@ -86,6 +86,8 @@ def test_bits_per_byte_equals_a_hand_computation(tiny_gemma_dir, shared_data, tm
         nats -= sum(logp[j, ids[0, j + 1]].item() for j in range(ids.shape[1] - 1))
     want = nats / math.log(2) / sum(len(t.encode("utf-8")) for t in texts)
     assert recs["swh_Latn"]["metrics"]["bits_per_byte"] == pytest.approx(want, rel=1e-5)
+    preds = [json.loads(x) for x in out.with_suffix(".predictions.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in preds if p["cell"].startswith("bpb|swh_Latn")] == ["devtest-0", "devtest-1", "devtest-2"]
     assert "bits_per_byte" in out.with_suffix(".md").read_text()
 
 
@@ -112,3 +114,38 @@ def test_a_folder_that_is_not_a_model(shared_data, tmp_path, capsys):
     assert _eval(tmp_path / "notamodel", shared_data, tmp_path / "r.json", "--limit", "1") == 2
     assert "is not a model folder" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 2
+
+
+def _listing(folder):
+    return sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*"))
+
+
+def test_a_model_that_does_not_exist_leaves_no_files(shared_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep.txt").write_text("mine")
+    before = _listing(tmp_path)
+    assert main(["eval", "--model", str(tmp_path / "nonexistent"), "--tasks", "xcopa", "--data-dir", str(shared_data)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "nonexistent" in err
+    assert _listing(tmp_path) == before  # no empty eval_results.predictions.jsonl left behind
+
+
+@pytest.mark.parametrize("where", ["proc", "under_a_file"])
+def test_an_unwritable_output_fails_before_the_model_loads(where, tiny_gemma_dir, shared_data, tmp_path, monkeypatch, capsys):
+    import crossalign.evaluation.cli as eval_cli
+
+    def never(*a, **k):
+        raise AssertionError("the model was loaded before the output location was checked")
+
+    monkeypatch.setattr(eval_cli, "load_model", never)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("not a folder")
+    out = "/proc/x.json" if where == "proc" else str(tmp_path / "afile" / "sub" / "x.json")
+    before = _listing(tmp_path)
+    assert _eval(tiny_gemma_dir, shared_data, out, "--tasks", "xcopa", "--langs", "sw", "--limit", "1") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "cannot write --output" in err
+    assert _listing(tmp_path) == before
+    from pathlib import Path
+
+    assert not Path(out).exists() and not Path(out).with_suffix(".predictions.jsonl").exists()

@@ -87,8 +87,12 @@ def test_a_different_run_is_never_overwritten_silently(tmp_path):
     _fill(path, dict(list(CELLS.items())[:1]))
     with pytest.raises(CrossalignError, match="differs in: model"):
         ResultsFile(path, RUN, {**FP, "model": "other"})
+    old_preds = path.with_suffix(".predictions.jsonl").read_text()
     fresh = ResultsFile(path, RUN, {**FP, "model": "other"}, overwrite=True)
-    assert fresh.cells == {} and fresh.pred_path.read_text() == ""
+    assert fresh.cells == {} and fresh.pred_path.read_text() == old_preds  # untouched until a new cell is stored
+    fresh.add("xcopa|et|0|0", CELLS["xcopa|et|0|0"], [{"id": "new", "pred": 0}])
+    assert [json.loads(x)["id"] for x in fresh.pred_path.read_text().splitlines()] == ["new"]
+    assert list(json.loads(path.read_text())["cells"]) == ["xcopa|et|0|0"]
     (tmp_path / "lonely.md").write_text("mine")
     with pytest.raises(CrossalignError, match="exists without"):
         ResultsFile(tmp_path / "lonely.json", RUN, FP)

@@ -41,5 +41,13 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
     md = (out / "RESULTS.md").read_text()
     for heading in ("bitext retrieval", "Cross-lingual accuracy", "Bits per byte", "Training cost"):
         assert heading in md
+    # paired intervals of every eval number against base and sft (same items for both models)
+    for method in ("sft", "alignx"):
+        p = res[method][0]["paired_eval"]["base"]
+        assert set(p["icl"]) == {"xcopa/0-shot", "xstorycloze/0-shot"} and all(p["icl"].values()), p["notes"]
+        assert set(p["mt"]) == {"en-xx", "xx-en", "avg"} and all(p["mt"].values()), p["notes"]
+        assert set(p["bpb"]["avg"]["groups"]) == {"eng_Latn", "deu_Latn", "swh_Latn"} and p["bpb"]["avg"]["average"]["resamples"] == 1000
+    assert set(res["alignx"][0]["paired_eval"]) == {"base", "sft"} and set(res["sft"][0]["paired_eval"]) == {"base"}
+    assert "Paired differences vs base" in md and "Paired differences vs sft" in md
     # a second call reuses every finished piece (training, analysis cells, eval cells) and rewrites the tables
     assert _load().main(argv) == 0

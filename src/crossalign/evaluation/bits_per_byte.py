@@ -32,6 +32,9 @@ def evaluate_bits_per_byte(scorer, lang: str, split: str = "devtest", limit: int
                            progress=None) -> tuple[dict, list[dict]]:
     """({"metrics": {"bits_per_byte": x}, "n": sentences, ...}, per-sentence predictions) for one language.
 
+    A prediction is `{"id": "devtest-<i>", "i", "logprob" (natural log), "bytes"}`: the corpus value is
+    -sum(logprob) / ln 2 / sum(bytes), so a resample of sentences can recompute it.
+
     `scorer` is a `LoglikelihoodScorer`: an empty context becomes BOS, so each sentence's score is the
     log-probability of all its tokens."""
     texts = load_sentences(lang, split, limit, data_dir)
@@ -39,5 +42,7 @@ def evaluate_bits_per_byte(scorer, lang: str, split: str = "devtest", limit: int
     nats = -sum(lp[0] for lp in logprobs)
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
     bpb = nats / math.log(2) / n_bytes
-    preds = [{"i": i, "logprob": lp[0], "bytes": len(t.encode("utf-8"))} for i, (t, lp) in enumerate(zip(texts, logprobs))]
+    # `id` pairs sentences across runs (`crossalign compare`); `i` is kept for files written before it existed
+    preds = [{"id": f"{split}-{i}", "i": i, "logprob": lp[0], "bytes": len(t.encode("utf-8"))}
+             for i, (t, lp) in enumerate(zip(texts, logprobs))]
     return {"metrics": {"bits_per_byte": bpb}, "n": len(texts), "bytes": n_bytes}, preds

@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import subprocess
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -53,16 +54,44 @@ def sibling_paths(path: Path) -> tuple[Path, Path]:
     return path.with_suffix(".predictions.jsonl"), path.with_suffix(".md")
 
 
+def check_output_location(path: str | Path) -> Path:
+    """Fail now, in one line, if `path` (a results JSON) and its siblings could not be written later.
+
+    Creates nothing: the nearest existing folder above `path` must exist, be a folder and take a new file
+    (probed with a temporary file that is removed at once); missing folders below it are made only when the
+    first cell is stored."""
+    path = Path(path)
+    if path.suffix != ".json":
+        raise CrossalignError(f"--output must be a .json file, got {path}")
+    for p in (path, *sibling_paths(path)):
+        if p.exists() and not p.is_file():
+            raise CrossalignError(f"cannot write --output {path}: {p} exists and is not a file")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CrossalignError(f"cannot write --output {path}: {folder} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".crossalign-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise CrossalignError(f"cannot write --output {path}: {folder} does not take new files ({e.strerror or e})") from None
+    return path
+
+
 class ResultsFile:
     """A results JSON being filled cell by cell; opening an existing one with the same fingerprint resumes it.
 
     `fingerprint`: what must match for old cells to be reusable (model, precision, data source).
+    Opening checks that the location can be written but creates nothing: a new (or --overwrite) file and
+    its folders appear when the first cell is stored, so a run that fails before scoring leaves no files
+    behind and an overwritten run stays intact until then.
     """
 
     def __init__(self, path: str | Path, run: dict, fingerprint: dict, overwrite: bool = False):
-        self.path = Path(path)
-        if self.path.suffix != ".json":
-            raise CrossalignError(f"--output must be a .json file, got {self.path}")
+        self.path = check_output_location(path)
+        self._fresh = False
         self.pred_path, self.md_path = sibling_paths(self.path)
         fingerprint = json.loads(json.dumps(fingerprint))  # the form it will have after a JSON round trip
         if self.path.exists() and not overwrite:
@@ -87,8 +116,7 @@ class ResultsFile:
                         raise CrossalignError(f"{p} exists without its results JSON; pass --overwrite or another --output")
             self.data = {"format": FORMAT_VERSION, "run": {**run, "wall_s": 0.0}, "fingerprint": fingerprint,
                          "cells": {}, "summary": []}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.pred_path.write_text("", encoding="utf-8")
+            self._fresh = True  # the predictions file is started (or emptied) by the first add()
 
     @property
     def cells(self) -> dict:
@@ -113,6 +141,10 @@ class ResultsFile:
 
     def add(self, key: str, record: dict, predictions: list[dict]) -> None:
         """Store one finished cell: predictions first, then the JSON that marks the cell done."""
+        if self._fresh:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.pred_path.write_text("", encoding="utf-8")
+            self._fresh = False
         with open(self.pred_path, "a", encoding="utf-8") as f:
             for p in predictions:
                 f.write(json.dumps({"cell": key, **p}, ensure_ascii=False) + "\n")
