@@ -38,6 +38,7 @@ from crossalign.evaluation.results import software_versions
 # paired intervals on the evaluation numbers (the same code as `crossalign compare`)
 from crossalign.bootstrap import MARKER_NOTE, RESAMPLES, Interval
 from crossalign.errors import CrossalignError
+from crossalign.analysis.geometry import GEOMETRIES
 from crossalign.evaluation.compare import NotPaired, load_run, paired_block
 
 METHODS = ("base", "sft", "contrastive", "afp", "alignx")
@@ -123,6 +124,13 @@ def collect(d: Path, train_metrics: dict | None, layer: int, args) -> dict:
            "p_at_1": {k: v["p_at_1"] for k, v in rows[layer]["languages"].items()},
            "p_at_1_best": {k: v["p_at_1"] for k, v in rows[best]["languages"].items()},
            "mexa": rows[layer]["mean"]["mexa"], "mexa_best": rows[best]["mean"]["mexa"], "icl": {}, "mt": {}, "bpb": {}}
+    # every geometry (docs/ANALYSIS.md): mean P@1 and MEXA at the training layer and at that geometry's best layer
+    out["geometries"] = {
+        g: {"p_at_1": rows[layer]["geometries"][g]["mean"]["p_at_1"], "mexa": rows[layer]["geometries"][g]["mean"]["mexa"],
+            "best_layer": ana["best_layers"][g],
+            "p_at_1_best": rows[ana["best_layers"][g]]["geometries"][g]["mean"]["p_at_1"],
+            "languages": {k: v["p_at_1"] for k, v in rows[layer]["geometries"][g]["languages"].items()}}
+        for g in ana.get("geometries", [])}
     for b in [b for f in sorted(d.glob("icl-*shot.json")) for b in _summary(f) if _limited([b], _icl_limit(args, b["shots"]))]:
         if b["metric"] == "acc":
             non_en = [v["mean"] for lang, v in b["langs"].items() if lang != "en"]
@@ -174,6 +182,17 @@ def write_results(out: Path, results: dict[str, list[dict]], args, langs: list[s
         lines.append(f"| {method} (layer {rs[0]['layer']}) | " + " | ".join(cells) +
                      f" | {mean} | {_pct(*_avg(rs, lambda r: r['mexa']))} | {best} (layer {rs[0]['best_layer']}) |")
     keys = sorted({k for rs in results.values() for r in rs for k in r["icl"]})
+    geoms = [g for g in GEOMETRIES if all(g in r.get("geometries", {}) for rs in results.values() for r in rs)]
+    if geoms:
+        lines += ["", "## Retrieval in every geometry: mean P@1 (%) at the training layer / at the geometry's best layer", "",
+                  "`raw` is the papers' cosine; `global` and `per-language` standardize the vectors with statistics from "
+                  "FLORES dev (docs/ANALYSIS.md).", "",
+                  "| method | " + " | ".join(geoms) + " |", "|---" * (len(geoms) + 1) + "|"]
+        for method, rs in results.items():
+            cells = [f"{_pct(*_avg(rs, lambda r, g=g: r['geometries'][g]['p_at_1']))} / "
+                     f"{_pct(*_avg(rs, lambda r, g=g: r['geometries'][g]['p_at_1_best']))} (layer {rs[0]['geometries'][g]['best_layer']})"
+                     for g in geoms]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", "## Cross-lingual accuracy (%), mean over non-English languages", "",
               "| method | " + " | ".join(keys) + " | chrF++ en->xx | chrF++ xx->en |", "|---" * (len(keys) + 3) + "|"]
     for method, rs in results.items():
@@ -262,6 +281,18 @@ def paired_eval(d: Path, ref: Path, args) -> dict:
     return res
 
 
+def paired_retrieval(d: Path, ref: Path, layer: int) -> dict:
+    """P@1 change at the training layer in every geometry, paired over FLORES sentences: {geometry: interval}."""
+    from crossalign.analysis.report import load_result, retrieval_interval
+
+    a, b = load_result(ref / "analysis"), load_result(d / "analysis")
+    if not a.get("items") or not b.get("items") or a.get("sentences_sha256") != b.get("sentences_sha256"):
+        return {}
+    langs = [lang for lang in a["languages"] if lang in b["languages"]]
+    return {g: retrieval_interval(a, b, g, layer, langs).average.scaled(100).to_dict()
+            for g in a.get("geometries", []) if g in b.get("geometries", [])}
+
+
 def add_paired_eval(results: dict[str, list[dict]], out: Path, args) -> None:
     """Fill r["paired_eval"][ref] for every run whose reference run (base; sft of the same seed) is measured."""
     seeds = [int(x) for x in args.seeds.split(",")]
@@ -275,6 +306,7 @@ def add_paired_eval(results: dict[str, list[dict]], out: Path, args) -> None:
                 measured = {0} if ref == "base" else set(seeds[:len(results.get(ref, []))])
                 if seed in measured:
                     done[ref] = paired_eval(run_dir(out, method, seed), run_dir(out, ref, seed), args)
+                    done[ref]["retrieval"] = paired_retrieval(run_dir(out, method, seed), run_dir(out, ref, seed), r["layer"])
 
 
 def _seed(method: str, i: int, args) -> str:
@@ -308,6 +340,13 @@ def paired_eval_section(results: dict[str, list[dict]], bpb_langs: list[str], ar
         for method, i, r in rows:
             groups = (r["paired_eval"][ref]["bpb"].get("avg") or {}).get("groups", {})
             lines.append(f"| {method} ({_seed(method, i, args)}) | " + " | ".join(_iv(groups.get(lang), 4) for lang in bpb_langs) + " |")
+        geoms = [g for g in GEOMETRIES if any(g in r["paired_eval"][ref].get("retrieval", {}) for _, _, r in rows)]
+        if geoms:
+            lines += ["", f"FLORES devtest P@1 vs {ref} at the training layer, points, per geometry (paired over sentences):", "",
+                      "| method | " + " | ".join(geoms) + " |", "|---" * (len(geoms) + 1) + "|"]
+            for method, i, r in rows:
+                ret = r["paired_eval"][ref].get("retrieval", {})
+                lines.append(f"| {method} ({_seed(method, i, args)}) | " + " | ".join(_iv(ret.get(g), 1) for g in geoms) + " |")
         notes = [n for _, _, r in rows for n in r["paired_eval"][ref]["notes"]]
         lines += [""] + [f"- {n}" for n in notes]
     return lines

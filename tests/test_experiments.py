@@ -49,5 +49,9 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
         assert set(p["bpb"]["avg"]["groups"]) == {"eng_Latn", "deu_Latn", "swh_Latn"} and p["bpb"]["avg"]["average"]["resamples"] == 1000
     assert set(res["alignx"][0]["paired_eval"]) == {"base", "sft"} and set(res["sft"][0]["paired_eval"]) == {"base"}
     assert "Paired differences vs base" in md and "Paired differences vs sft" in md
+    assert set(res["sft"][0]["geometries"]) == {"raw", "centered", "global", "per-language"}
+    ret = res["alignx"][0]["paired_eval"]["base"]["retrieval"]
+    assert set(ret) == {"raw", "centered", "global", "per-language"} and ret["global"]["resamples"] == 1000
+    assert "## Retrieval in every geometry" in md and "P@1 vs base at the training layer" in md
     # a second call reuses every finished piece (training, analysis cells, eval cells) and rewrites the tables
     assert _load().main(argv) == 0
