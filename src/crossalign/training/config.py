@@ -89,7 +89,8 @@ class ObjectiveConfig:
     similarity: Literal["cosine", "centered", "standardized"] = "cosine"
     """Contrastive similarity: `cosine` (the papers); `centered` / `standardized`: cosine after subtracting the
     global-batch mean (and dividing by the per-dimension std) of all anchors and candidates, which keeps rogue
-    hidden dimensions from dominating (docs: crossalign/objectives/contrastive.py)."""
+    hidden dimensions from dominating (docs: crossalign/objectives/contrastive.py). Statistics come from the batch,
+    so use a global batch of at least ~16 pairs with `standardized`."""
     symmetric: bool = False
     """Add the target->source direction to the InfoNCE loss."""
     contrastive_scale: float = 1.0
