@@ -7,9 +7,13 @@ Objectives (`--objectives`): afp (pairs + instruction sequences), contrastive (p
 alignx (stage 1: sequences with source/target spans + language matching). Batch: --batch rows of exactly
 --length tokens per input stream (FLORES dev text). Each configuration runs in its own process so peak
 memory is its own. Writes benchmarks/results/<--output-name>.{json,md}.
+`--similarities cosine,standardized` times crossalign's step once per contrastive similarity in the same run
+(the naive step always uses cosine), and times the contrastive loss alone (forward + backward) on
+[--batch, 640] and [16, 640] vectors per similarity: the similarity's own cost, without the step's noise.
 
     .venv/bin/python benchmarks/train_step_speed.py [--steps 5] [--warmup 2] [--modes ours-full,naive-full,ours-lora,naive-lora]
     .venv/bin/python benchmarks/train_step_speed.py --objectives contrastive,sft,alignx --modes ours-lora,naive-lora --output-name train_step_speed_recipes
+    .venv/bin/python benchmarks/train_step_speed.py --objectives afp,alignx --modes ours-lora --similarities cosine,standardized --output-name train_step_speed_similarity
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ def _objective_batch(batch: dict, objective: str, T: int) -> dict:
 
 
 def run_one(mode: str, steps: int, warmup: int, data_dir: str | None, B: int = B, T: int = T, layer: int = LAYER,
-            objective: str = "afp") -> dict:
+            objective: str = "afp", similarity: str = "cosine") -> dict:
     import torch
 
     from crossalign.models import apply_lora, load_model_and_tokenizer
@@ -107,7 +111,7 @@ def run_one(mode: str, steps: int, warmup: int, data_dir: str | None, B: int = B
     lm.train()
     batch = _objective_batch(_batch(tok, data_dir, B, T), objective, T)
     special = special_token_ids(tok)
-    cfg = ObjectiveConfig(layer=layer, pooling="mean", **OBJECTIVES[objective])
+    cfg = ObjectiveConfig(layer=layer, pooling="mean", similarity=similarity if impl == "ours" else "cosine", **OBJECTIVES[objective])
     model = AlignmentModel(lm, cfg, special)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5)
@@ -167,7 +171,7 @@ def run_one(mode: str, steps: int, warmup: int, data_dir: str | None, B: int = B
     flops = counter.get_total_flops()
     tokens = sum(int(v.sum()) for k, v in batch.items() if k.endswith("attention_mask"))
     mean = sum(times) / len(times)
-    return {"objective": objective, "mode": mode, "seconds_per_step": round(mean, 3), "tokens_per_second": round(tokens / mean, 1),
+    return {"objective": objective, "mode": mode, "similarity": cfg.similarity, "seconds_per_step": round(mean, 3), "tokens_per_second": round(tokens / mean, 1),
             "step_times": [round(t, 3) for t in times], "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
             "trainable_parameters": sum(p.numel() for p in params), "first_loss": losses[0],
             "dtype": "bf16-autocast" if impl == "ours" and use_bf16 else "fp32",
@@ -189,15 +193,44 @@ def matmul_gflops(dtype: str = "float32", n: int = 1024, seconds: float = 2.0) -
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
+def loss_milliseconds(similarities: list[str], batches: list[int], H: int = 640, rounds: int = 30, reps: int = 20) -> dict:
+    """Forward + backward of the contrastive loss alone on [B, H] fp32 vectors (what the similarity itself costs),
+    ms per call: the configurations interleaved round by round and the median round taken, so that a busy
+    machine slows them alike."""
+    import statistics
+
+    import torch
+
+    from crossalign.objectives import ContrastiveLoss
+
+    g = torch.Generator().manual_seed(0)
+    cases = {}
+    for b in batches:
+        a = torch.randn(b, H, generator=g).requires_grad_(True)
+        c = torch.randn(b, H, generator=g).requires_grad_(True)
+        for sim in similarities:
+            cases[f"{sim} [{b}, {H}]"] = (ContrastiveLoss(similarity=sim), a, c)
+    times = {k: [] for k in cases}
+    for r in range(rounds + 2):  # two warm-up rounds
+        for k, (fn, a, c) in cases.items():
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                fn(a, c).backward()
+            if r >= 2:
+                times[k].append((time.perf_counter() - t0) / reps)
+    return {k: round(1e3 * statistics.median(v), 4) for k, v in times.items()}
+
+
 def run_isolated(mode: str, objective: str, steps: int, warmup: int, data_dir: str | None, batch: int = B,
-                 length: int = T, layer: int = LAYER) -> dict:
+                 length: int = T, layer: int = LAYER, similarity: str = "cosine") -> dict:
     """run_one in a fresh process, so that its peak memory is its own."""
     cmd = [sys.executable, __file__, "--one", mode, "--objective", objective, "--steps", str(steps), "--warmup", str(warmup),
-           "--batch", str(batch), "--length", str(length), "--layer", str(layer)] + (["--data-dir", data_dir] if data_dir else [])
+           "--batch", str(batch), "--length", str(length), "--layer", str(layer), "--similarity", similarity] + (
+        ["--data-dir", data_dir] if data_dir else [])
     out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
     line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
-        sys.exit(f"{objective} {mode} (B={batch}, T={length}) failed:\n{out.stderr[-3000:]}")
+        sys.exit(f"{objective} {mode} {similarity} (B={batch}, T={length}) failed:\n{out.stderr[-3000:]}")
     return json.loads(line[7:])
 
 
@@ -211,39 +244,61 @@ def main():
     ap.add_argument("--length", type=int, default=T, help="tokens per row")
     ap.add_argument("--layer", type=int, default=LAYER)
     ap.add_argument("--objectives", default="afp", help=f"recipe objectives to time: {','.join(OBJECTIVES)}")
+    ap.add_argument("--similarities", default="cosine",
+                    help="contrastive similarities to time crossalign's step with (cosine,centered,standardized)")
     ap.add_argument("--output-name", default="train_step_speed", help="results file stem under benchmarks/results")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--objective", default="afp", help=argparse.SUPPRESS)
+    ap.add_argument("--similarity", default="cosine", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        print("RESULT " + json.dumps(run_one(a.one, a.steps, a.warmup, a.data_dir, a.batch, a.length, a.layer, a.objective)))
+        print("RESULT " + json.dumps(run_one(a.one, a.steps, a.warmup, a.data_dir, a.batch, a.length, a.layer, a.objective,
+                                             a.similarity)))
         return
+    similarities = a.similarities.split(",")
     rows = []
     for objective in a.objectives.split(","):
         for mode in a.modes.split(","):
-            rows.append(run_isolated(mode, objective, a.steps, a.warmup, a.data_dir, a.batch, a.length, a.layer))
-            print(rows[-1], flush=True)
-    by = {(r["objective"], r["mode"]): r for r in rows}
+            for similarity in similarities if mode.startswith("ours") and objective != "sft" else ["cosine"]:
+                rows.append(run_isolated(mode, objective, a.steps, a.warmup, a.data_dir, a.batch, a.length, a.layer, similarity))
+                print(rows[-1], flush=True)
+    by = {(r["objective"], r["mode"]): r for r in rows if r["similarity"] == "cosine"}
     speedups = {f"{o}/{k}": round(by[(o, f"naive-{k}")]["seconds_per_step"] / by[(o, f"ours-{k}")]["seconds_per_step"], 2)
                 for o in a.objectives.split(",") for k in ("full", "lora") if (o, f"naive-{k}") in by and (o, f"ours-{k}") in by}
     import torch
 
+    # The similarity's own cost: the loss alone, then as a share of the cosine step of the same run.
+    loss_ms = loss_milliseconds(similarities, sorted({a.batch, 16}))
+    cost = {}
+    for r in rows:
+        base = by.get((r["objective"], r["mode"]))
+        if r["similarity"] != "cosine" and base is not None:
+            # one contrastive loss call per step (pairs or spans)
+            extra = (loss_ms[f"{r['similarity']} [{a.batch}, 640]"] - loss_ms[f"cosine [{a.batch}, 640]"]) / 1e3
+            cost[f"{r['objective']}/{r['mode']}/{r['similarity']}"] = {
+                "step_time_change": round(r["seconds_per_step"] / base["seconds_per_step"] - 1, 4),
+                "loss_only_share_of_step": round(extra / base["seconds_per_step"], 5)}
     peak = {"float32": round(matmul_gflops("float32"), 1), "bfloat16": round(matmul_gflops("bfloat16", n=512), 1)}
     for r in rows:
         r["fraction_of_matmul_peak"] = round(r["achieved_gflops"] / peak["float32" if r["dtype"] == "fp32" else "bfloat16"], 3)
     result = {"benchmark": f"training step of {a.objectives}, Gemma 3 270M, {a.batch} rows of {a.length} tokens per input stream, layer {a.layer}", "rows": rows, "speedup": speedups,
-              "matmul_gflops": peak,
+              "matmul_gflops": peak, "contrastive_loss_ms": loss_ms, "similarity_cost": cost,
               "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
               "command": "python benchmarks/train_step_speed.py " + " ".join(sys.argv[1:])}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{a.output_name}.json").write_text(json.dumps(result, indent=2))
-    md = ["| objective | mode | dtype | s/step | tokens/s | GFLOP/step | GFLOP/s | of matmul peak | peak RSS GB | trainable params |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
-    md += [f"| {r['objective']} | {r['mode']} | {r['dtype']} | {r['seconds_per_step']} | {r['tokens_per_second']} | {r['gflop_per_step']} | "
+    md = ["| objective | mode | similarity | dtype | s/step | tokens/s | GFLOP/step | GFLOP/s | of matmul peak | peak RSS GB | trainable params |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r['objective']} | {r['mode']} | {r['similarity']} | {r['dtype']} | {r['seconds_per_step']} | {r['tokens_per_second']} | {r['gflop_per_step']} | "
            f"{r['achieved_gflops']} | {r['fraction_of_matmul_peak']:.0%} | {r['peak_rss_gb']} | {r['trainable_parameters']:,} |" for r in rows]
     md += ["", f"Speed-up of crossalign over the naive step: {speedups}",
            f"Measured matmul peak (1024^3): fp32 {peak['float32']} GFLOP/s, bf16 {peak['bfloat16']} GFLOP/s "
-           f"(bf16 native: {rows[0].get('dtype') == 'bf16-autocast'})", "", f"`{result['command']}`"]
+           f"(bf16 native: {rows[0].get('dtype') == 'bf16-autocast'})"]
+    if len(similarities) > 1:
+        md += ["", "Contrastive loss alone, forward + backward, ms: " + ", ".join(f"{k} {v}" for k, v in loss_ms.items()),
+               "Similarity cost vs the cosine step of this run (step_time_change is noisy; loss_only_share_of_step is "
+               "the loss-alone difference over the step time): " + json.dumps(cost)]
+    md += ["", f"`{result['command']}`"]
     (RESULTS / f"{a.output_name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

@@ -106,6 +106,155 @@ def test_contrastive_accepts_bf16_embeddings():
     assert loss.item() == pytest.approx(_hand_info_nce(a, c, 0.05), rel=5e-2)
 
 
+# --- contrastive similarity: cosine | centered | standardized -------------------------------------
+
+def _hand_standardize(anchors, candidates, scale, eps=1e-5):
+    """Each dimension centred (and scaled) by mean and biased std over all 2B vectors, by explicit loops."""
+    rows = [list(map(float, v)) for v in anchors] + [list(map(float, v)) for v in candidates]
+    n, H = len(rows), len(rows[0])
+    mean = [sum(r[d] for r in rows) / n for d in range(H)]
+    std = [math.sqrt(sum((r[d] - mean[d]) ** 2 for r in rows) / n + eps) if scale else 1.0 for d in range(H)]
+    out = torch.tensor([[(r[d] - mean[d]) / std[d] for d in range(H)] for r in rows], dtype=torch.float64)
+    return out[: len(anchors)], out[len(anchors):]
+
+
+def _papers_loss(anchors, candidates, temperature=0.05, symmetric=False, scale=1.0):
+    """The one-process loss exactly as crossalign computed it before `similarity` existed."""
+    dtype = torch.promote_types(anchors.dtype, torch.float32)
+    a = F.normalize(anchors.to(dtype), dim=-1)
+    c = F.normalize(candidates.to(dtype), dim=-1)
+    labels = torch.arange(anchors.shape[0])
+    per_anchor = F.cross_entropy(a @ c.T / temperature, labels, reduction="none")
+    if symmetric:
+        per_anchor = (per_anchor + F.cross_entropy(c @ a.T / temperature, labels, reduction="none")) / 2
+    return scale * per_anchor.sum() * (1 / anchors.shape[0])
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("similarity", ["cosine", "centered", "standardized"])
+def test_contrastive_similarity_matches_hand_computation(similarity, symmetric):
+    a, c = _pairs(B=5, H=7)
+    a = a + torch.linspace(-3, 5, 7, dtype=torch.float64)  # an offset, so centering matters
+    loss = ContrastiveLoss(temperature=0.1, symmetric=symmetric, similarity=similarity)(a, c)
+    ha, hc = (a, c) if similarity == "cosine" else _hand_standardize(a, c, scale=similarity == "standardized")
+    expected = _hand_info_nce(ha, hc, 0.1)
+    if symmetric:
+        expected = (expected + _hand_info_nce(hc, ha, 0.1)) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_contrastive_cosine_is_bit_identical_to_the_papers_loss(dtype, symmetric):
+    a0, c0 = (t.to(dtype) for t in _pairs(B=6, H=16))
+    grads = []
+    for fn in (lambda x, y: ContrastiveLoss(0.05, symmetric, scale=0.5)(x, y), lambda x, y: _papers_loss(x, y, 0.05, symmetric, 0.5)):
+        a, c = a0.clone().requires_grad_(True), c0.clone().requires_grad_(True)
+        loss = fn(a, c)
+        loss.backward()
+        grads.append((loss.detach(), a.grad, c.grad))
+    for ours, ref in zip(*grads):
+        assert torch.equal(ours, ref)
+
+
+def _rogue_batch(B=16, H=32, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(B, H, generator=g, dtype=torch.float64)
+    return a, a + 1.5 * torch.randn(B, H, generator=g, dtype=torch.float64)  # related pairs: loss well below ln B
+
+
+@pytest.mark.parametrize("offset,spread", [(1000.0, 0.1), (-300.0, 50.0)])
+def test_planted_rogue_dimension_standardized_ignores_it_cosine_does_not(offset, spread):
+    a, c = _rogue_batch()
+    planted = [t.clone() for t in (a, c)]
+    for t in planted:
+        t[:, 5] = offset + spread * t[:, 5]  # huge, nearly constant (or merely huge and spread) dimension
+    loss = {s: ContrastiveLoss(similarity=s)(a, c).item() for s in ("cosine", "standardized")}
+    rogue = {s: ContrastiveLoss(similarity=s)(*planted).item() for s in ("cosine", "centered", "standardized")}
+    assert loss["cosine"] < 0.5 * math.log(16)
+    assert rogue["standardized"] == pytest.approx(loss["standardized"], rel=1e-3)  # up to eps
+    assert rogue["cosine"] == pytest.approx(math.log(16), rel=0.05)  # the rogue dimension is all cosine sees
+    if spread < 1:  # centering removes the offset; what is left of the dimension is tiny
+        assert rogue["centered"] < 0.5 * math.log(16)
+
+
+@pytest.mark.parametrize("similarity", ["centered", "standardized"])
+def test_contrastive_centered_and_standardized_ignore_a_common_shift(similarity):
+    a, c = _pairs(B=6, H=8)
+    shift = 100 * torch.randn(8, dtype=torch.float64)
+    loss = ContrastiveLoss(similarity=similarity, symmetric=True)
+    assert loss(a + shift, c + shift).item() == pytest.approx(loss(a, c).item(), rel=1e-9)
+    assert ContrastiveLoss()(a + shift, c + shift).item() != pytest.approx(ContrastiveLoss()(a, c).item(), rel=1e-3)
+
+
+@pytest.mark.parametrize("similarity", ["centered", "standardized"])
+def test_contrastive_gradient_flows_through_the_batch_statistics(similarity):
+    a, c = _pairs(B=4, H=3)
+    a.requires_grad_(True)
+    c.requires_grad_(True)
+    loss_fn = ContrastiveLoss(temperature=0.5, symmetric=True, similarity=similarity)
+    assert torch.autograd.gradcheck(lambda x, y: loss_fn(x, y), (a, c))
+    # The loss ignores a common shift, so its exact gradient has no component along it (detached statistics would).
+    loss_fn(a, c).backward()
+    assert torch.allclose(a.grad.sum(0) + c.grad.sum(0), torch.zeros(3, dtype=torch.float64), atol=1e-12)
+
+
+def test_contrastive_standardized_survives_constant_dimensions_and_bf16():
+    v = torch.randn(1, 16).expand(6, 16).clone().requires_grad_(True)  # zero variance everywhere
+    loss = ContrastiveLoss(similarity="standardized")(v, v.detach().clone())
+    loss.backward()
+    assert loss.item() == pytest.approx(math.log(6), rel=1e-5)
+    assert torch.isfinite(v.grad).all()
+    a, c = _rogue_batch()
+    low = ContrastiveLoss(similarity="standardized")(a.bfloat16(), c.bfloat16())
+    assert low.dtype == torch.float32
+    assert low.item() == pytest.approx(ContrastiveLoss(similarity="standardized")(a, c).item(), rel=5e-2)
+
+
+def test_contrastive_rejects_bad_similarity():
+    from crossalign.config import from_dict
+    from crossalign.training.config import ObjectiveConfig
+
+    with pytest.raises(CrossalignError, match="similarity.*cosine"):
+        ContrastiveLoss(similarity="dot")
+    with pytest.raises(CrossalignError, match="similarity.*cosine"):
+        ObjectiveConfig(similarity="dot")
+    with pytest.raises(CrossalignError, match="'dot' is not one of 'cosine', 'centered', 'standardized'"):
+        from_dict(ObjectiveConfig, {"similarity": "dot"})
+    assert ObjectiveConfig().similarity == "cosine"
+
+
+@pytest.mark.parametrize("contrastive_input", ["pairs", "spans"])
+def test_alignment_model_uses_the_configured_similarity(tiny_tokenizer, contrastive_input):
+    """AFP pairs and AlignX spans both go through ContrastiveLoss with objectives.similarity."""
+    from conftest import build_tiny_model
+    from crossalign.hidden_states import hidden_states
+    from crossalign.objectives.composite import AlignmentModel
+    from crossalign.pooling import pool, span_mean_pool
+    from crossalign.training.config import ObjectiveConfig
+
+    model = build_tiny_model("gemma3", tiny_tokenizer)
+    cfg = dict(lm_weight=0.0, contrastive_weight=1.0, contrastive_input=contrastive_input, layer=1, similarity="standardized")
+    wrapper = AlignmentModel(model, ObjectiveConfig(**cfg), special_ids=[0, 1, 2])
+    assert wrapper.contrastive.similarity == "standardized"
+    enc = tiny_tokenizer(["The cat sat.", "A dog ran far away.", "Rain today.", "I like tea."], return_tensors="pt", padding=True)
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    h = hidden_states(model, ids, mask, [1])[1].float()
+    if contrastive_input == "pairs":
+        batch = {"x_input_ids": ids[:2], "x_attention_mask": mask[:2], "y_input_ids": ids[2:], "y_attention_mask": mask[2:]}
+        x, y = pool(h, ids, mask, "mean", [0, 1, 2]).chunk(2)
+    else:
+        T = ids.shape[1]
+        src = torch.zeros_like(ids)
+        tgt = torch.zeros_like(ids)
+        src[:, 1:3], tgt[:, 3:T] = 1, mask[:, 3:T]
+        batch = {"input_ids": ids, "attention_mask": mask, "labels": ids, "src_span": src, "tgt_span": tgt}
+        x, y = span_mean_pool(h, src), span_mean_pool(h, tgt)
+    ours = wrapper(**batch)["contrastive"]
+    torch.testing.assert_close(ours, ContrastiveLoss(similarity="standardized")(x, y))
+    assert not torch.allclose(ours, ContrastiveLoss()(x, y))
+
+
 # --- distributed helpers without torch.distributed --------------------------------------------
 
 def test_gather_helpers_are_identity_without_distributed():

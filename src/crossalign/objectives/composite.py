@@ -50,6 +50,7 @@ class AlignmentModel(nn.Module):
             symmetric=objectives.symmetric,
             gather_across_devices=objectives.gather_across_devices,
             scale=objectives.contrastive_scale,
+            similarity=objectives.similarity,
         )
         hidden = lm.config.get_text_config().hidden_size
         self.language_matching = (

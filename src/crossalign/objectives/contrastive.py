@@ -9,6 +9,38 @@ AFP's L_MCL and AlignX's L_CTR are both this loss; they differ only in settings:
 
 Like sentence-transformers' losses, the module only computes the loss from embeddings; pooling the
 LM's hidden states into sentence vectors is the caller's job (see `crossalign.pooling`).
+
+Similarity (`similarity=`), the cosine of the two vectors after a parameter-free, per-batch affine map:
+
+- `cosine` (default): the papers' raw cosine.
+- `centered`: subtract the batch mean vector first.
+- `standardized`: subtract the batch mean and divide each dimension by its batch std (sqrt(var + eps)).
+
+The statistics are taken over the *global* batch: every anchor and candidate of every data-parallel
+rank (2 x n_global vectors), never over padding. Why: a few rogue dimensions of LM hidden states
+(Gemma 3 270M mean-pooled: any two sentences have cosine ~0.99) make raw-cosine logits nearly equal, so
+InfoNCE starts at ln(B) and its gradient mostly reshapes those dimensions. Centering removes the common
+offset; standardizing also equalises the dimensions' spread, so a rogue dimension weighs like any other.
+No head is learned: what is aligned is still the model's own hidden state.
+
+Gradients flow through the statistics (as in training-mode batch norm), and are not detached nor
+replaced by running estimates, because (evidence: benchmarks/similarity_gradients.py)
+1. the loss is then exactly invariant to a shift of the whole batch (and, standardized, to a
+   per-dimension rescaling), and its gradient has no component along those directions (sum over vectors of the gradient is 0). With
+   detached statistics it has one: the gradient pushes the batch mean and the per-dimension scale,
+   i.e. it again spends itself on the rogue and common directions that standardizing was meant to ignore;
+2. the reported loss is the function whose gradient is followed, and N ranks equal one process
+   exactly (tests/test_distributed_contrastive.py), with no state to sync, save or warm up;
+3. small batches are where detached running estimates might help, yet in the probe (a small MLP over
+   vectors with planted rogue dimensions; benchmarks/results/similarity_gradients.md) held-out P@1
+   after 300 steps was, at global batch 4 / 16 pairs: through 0.38 / 0.88, EMA running estimates
+   0.09 / 0.75, detached batch statistics 0.005 / 0.005 (chance: the mean ran off instead).
+
+Small batches: a batch's own per-dimension std overfits it when 2 x n_global vectors are few next to
+the hidden size. On Gemma 3 270M (layer 11, FLORES eng-swh) the batch-standardized loss is 0.28 at 4 pairs vs 0.64
+with statistics of 256 vectors, 1.04 vs 1.20 at 16 pairs, 1.93 vs 1.99 at 64
+(benchmarks/similarity_batch_statistics.py): use a global batch of at least ~16 pairs. The minimum is
+2 pairs (4 vectors), as for the plain loss.
 """
 
 from __future__ import annotations
@@ -18,7 +50,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossalign.errors import CrossalignError
-from crossalign.objectives.distributed import all_gather_with_grad, gather_sizes, rank_and_world
+from crossalign.objectives.distributed import all_gather_with_grad, all_reduce_sum_with_grad, gather_sizes, rank_and_world
+
+SIMILARITIES = ("cosine", "centered", "standardized")
 
 
 def info_nce(similarities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -26,13 +60,35 @@ def info_nce(similarities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(similarities, labels, reduction="none")
 
 
+def batch_standardize(
+    anchors: torch.Tensor, candidates: torch.Tensor, n_global: int, scale: bool = True, eps: float = 1e-5, gather: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre (and with `scale`, standardize) both [n, H] sets by the mean and per-dimension std of all
+    2 * n_global vectors of the global batch, with gradient through the statistics.
+
+    Each rank sums its own rows only (so padding never enters) and the sums are added over ranks. The
+    variance is the biased one, taken in a second pass around the global mean (no E[x^2] - E[x]^2
+    cancellation on rogue dimensions whose values are huge and nearly constant).
+    """
+    reduce = all_reduce_sum_with_grad if gather else (lambda t: t)
+    count = 2 * n_global
+    mean = reduce(anchors.sum(0) + candidates.sum(0)) / count
+    anchors, candidates = anchors - mean, candidates - mean
+    if scale:
+        var = reduce(anchors.pow(2).sum(0) + candidates.pow(2).sum(0)) / count
+        std = torch.sqrt(var + eps)
+        anchors, candidates = anchors / std, candidates / std
+    return anchors, candidates
+
+
 class ContrastiveLoss(nn.Module):
-    """InfoNCE with cosine similarity / temperature over the global batch.
+    """InfoNCE with similarity / temperature over the global batch.
 
     Anchor i's positive is candidate i; its negatives are all other candidates in the *global* batch,
     gathered with gradient across data-parallel ranks when `gather_across_devices` is set.
     `symmetric=True` adds the candidate -> anchor direction (against the gathered anchors) and averages
-    the two directions. `scale` multiplies the result.
+    the two directions. `scale` multiplies the result. `similarity` is `cosine` (the papers),
+    `centered` or `standardized` (cosine after global-batch centering / standardization; module doc).
     """
 
     def __init__(
@@ -41,10 +97,14 @@ class ContrastiveLoss(nn.Module):
         symmetric: bool = False,
         gather_across_devices: bool = True,
         scale: float = 1.0,
+        similarity: str = "cosine",
     ):
         super().__init__()
         if not temperature > 0:
             raise CrossalignError(f"contrastive temperature must be > 0, got {temperature}; the papers use 0.05 or 0.1")
+        if similarity not in SIMILARITIES:
+            raise CrossalignError(f"contrastive similarity must be one of {', '.join(SIMILARITIES)}, got {similarity!r}")
+        self.similarity = similarity
         self.temperature = float(temperature)
         self.symmetric = bool(symmetric)
         self.gather_across_devices = bool(gather_across_devices)
@@ -67,8 +127,11 @@ class ContrastiveLoss(nn.Module):
             )
         # Cosine similarity in at least float32: bf16 similarities / 0.05 lose most of their resolution.
         dtype = torch.promote_types(anchors.dtype, torch.float32)
-        a = F.normalize(anchors.to(dtype), dim=-1)
-        c = F.normalize(candidates.to(dtype), dim=-1)
+        a, c = anchors.to(dtype), candidates.to(dtype)
+        if self.similarity != "cosine":
+            a, c = batch_standardize(a, c, n_global, scale=self.similarity == "standardized", gather=world > 1)
+        a = F.normalize(a, dim=-1)
+        c = F.normalize(c, dim=-1)
         all_c = all_gather_with_grad(c, sizes) if world > 1 else c
         # Row i of this rank is row offset + i of the global batch, so its positive sits there.
         offset = sum(sizes[:rank])

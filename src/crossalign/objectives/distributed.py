@@ -7,6 +7,9 @@ rank's slice, the gradients that every rank computed for it. `accelerator.gather
 `torch.distributed.all_gather` return detached copies, so the negatives from other ranks would get no
 gradient and the model would train on a different (weaker) objective than the one reported.
 
+Batch statistics over the global batch (the mean and spread of a standardized similarity) need the
+same: `all_reduce_sum_with_grad` sums a tensor over ranks, and its backward sums the gradients again.
+
 Without torch.distributed (one process, or world size 1) everything here is the identity.
 """
 
@@ -66,3 +69,15 @@ def all_gather_with_grad(t: torch.Tensor, sizes: list[int] | None = None) -> tor
         warnings.simplefilter("ignore", FutureWarning)
         pieces = torch.distributed.nn.functional.all_gather(padded)
     return torch.cat([piece[:size] for piece, size in zip(pieces, sizes)], dim=0)
+
+
+def all_reduce_sum_with_grad(t: torch.Tensor) -> torch.Tensor:
+    """Sum of `t` over all ranks (same shape on every rank), keeping the gradient: the backward of a sum
+    over ranks is the sum over ranks of the gradients that each rank's loss sends to it. Every rank must
+    call this, and later call backward, because the backward pass is itself a collective."""
+    _, world = rank_and_world()
+    if world == 1:
+        return t
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # as in all_gather_with_grad
+        return torch.distributed.nn.functional.all_reduce(t)

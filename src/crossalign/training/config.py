@@ -86,6 +86,11 @@ class ObjectiveConfig:
     pooling: Literal["mean", "last"] = "mean"
     """Sentence pooling for `pairs` (mean excludes special tokens); spans always use the span mean."""
     temperature: float = 0.05
+    similarity: Literal["cosine", "centered", "standardized"] = "cosine"
+    """Contrastive similarity: `cosine` (the papers); `centered` / `standardized`: cosine after subtracting the
+    global-batch mean (and dividing by the per-dimension std) of all anchors and candidates, which keeps rogue
+    hidden dimensions from dominating (docs: crossalign/objectives/contrastive.py). Statistics come from the batch,
+    so use a global batch of at least ~16 pairs with `standardized`."""
     symmetric: bool = False
     """Add the target->source direction to the InfoNCE loss."""
     contrastive_scale: float = 1.0
@@ -109,6 +114,8 @@ class ObjectiveConfig:
                 raise CrossalignError(f"objectives.{name} must be >= 0, got {getattr(self, name)}")
         if self.temperature <= 0:
             raise CrossalignError(f"objectives.temperature must be > 0, got {self.temperature}")
+        if self.similarity not in ("cosine", "centered", "standardized"):
+            raise CrossalignError(f"objectives.similarity must be cosine, centered or standardized, got {self.similarity!r}")
         if not (self.lm_weight or self.contrastive_weight or self.language_matching_weight):
             raise CrossalignError("every objective weight is 0: set objectives.lm_weight or objectives.contrastive_weight")
 
