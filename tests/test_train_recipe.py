@@ -135,3 +135,24 @@ def test_group_by_length_works_for_contrastive_only_items(tmp_path, tiny_gemma_d
     assert main(["train", str(recipe)]) == 0
     logged = [h for h in json.loads((tmp_path / "run" / "metrics.json").read_text())["log_history"] if "loss" in h]
     assert len(logged) == 3 and all("loss_contrastive" in h and "loss_lm" not in h for h in logged)
+
+
+@pytest.mark.parametrize("similarity, geometry", [("cosine", "raw"), ("standardized", "global")])
+def test_layer_auto_chooses_on_flores_dev_in_the_objectives_geometry(similarity, geometry, tmp_path, tiny_gemma_dir,
+                                                                      shared_data, monkeypatch):
+    import crossalign.analysis as analysis
+
+    real, seen = analysis.suggest_layer, []
+
+    def spy(*a, **k):
+        seen.append(k)
+        return real(*a, **k)
+
+    monkeypatch.setattr(analysis, "suggest_layer", spy)
+    recipe = _recipe(tmp_path, tiny_gemma_dir, objectives={"layer": "auto", "similarity": similarity},
+                     data={"data_dir": str(shared_data)}, training={"max_steps": 1})
+    assert main(["train", str(recipe)]) == 0
+    assert len(seen) == 1 and seen[0]["geometry"] == geometry
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["layer"] in (1, 2)  # a transformer block, never the embedding table
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["objectives"]["layer"] == "auto"  # kept as written

@@ -83,6 +83,9 @@ class ObjectiveConfig:
     """`pairs`: standalone sentences (AFP); `spans`: source/target spans of one translation sequence (AlignX)."""
     layer: int | str = 9
     """hidden_states index of the alignment layer (0 = embeddings), or `auto` = best FLORES-dev retrieval layer."""
+    layer_geometry: str = "auto"
+    """The analysis geometry `layer: auto` chooses by (raw, centered, global, per-language; docs/ANALYSIS.md);
+    `auto` = the one the contrastive similarity trains: cosine -> raw, centered -> centered, standardized -> global."""
     pooling: Literal["mean", "last"] = "mean"
     """Sentence pooling for `pairs` (mean excludes special tokens); spans always use the span mean."""
     temperature: float = 0.05
@@ -101,6 +104,12 @@ class ObjectiveConfig:
     """AlignX's lambda_lam: same-language classifier on shifted, span-pooled final-layer states."""
     language_matching_inner: int = 128
 
+    def resolved_layer_geometry(self) -> str:
+        """The geometry `layer: auto` chooses by (see `layer_geometry`)."""
+        if self.layer_geometry != "auto":
+            return self.layer_geometry
+        return {"cosine": "raw", "centered": "centered", "standardized": "global"}[self.similarity]
+
     def __post_init__(self):
         if isinstance(self.layer, str):
             if self.layer.strip().lower() == "auto":
@@ -114,6 +123,16 @@ class ObjectiveConfig:
                 raise CrossalignError(f"objectives.{name} must be >= 0, got {getattr(self, name)}")
         if self.temperature <= 0:
             raise CrossalignError(f"objectives.temperature must be > 0, got {self.temperature}")
+        if self.layer_geometry != "auto":
+            from crossalign.analysis.geometry import parse_geometries
+
+            try:
+                geoms = parse_geometries(self.layer_geometry)
+            except CrossalignError as e:
+                raise CrossalignError(f"objectives.layer_geometry: {e}") from None
+            if len(geoms) != 1:
+                raise CrossalignError(f"objectives.layer_geometry takes one geometry or auto, got {self.layer_geometry!r}")
+            self.layer_geometry = geoms[0]
         if self.similarity not in ("cosine", "centered", "standardized"):
             raise CrossalignError(f"objectives.similarity must be cosine, centered or standardized, got {self.similarity!r}")
         if not (self.lm_weight or self.contrastive_weight or self.language_matching_weight):

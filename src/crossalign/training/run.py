@@ -61,8 +61,10 @@ def _resolve_layer(cfg: TrainConfig, lm, tok) -> None:
         return
     from crossalign.analysis import suggest_layer
 
-    cfg.objectives.layer = int(suggest_layer(lm, tok, languages=cfg.data.languages, pivot=cfg.data.pivot, data_dir=cfg.data.data_dir, pooling=cfg.objectives.pooling))
-    log.info("layer=auto chose hidden_states[%d] (best FLORES-dev retrieval)", cfg.objectives.layer)
+    geometry = cfg.objectives.resolved_layer_geometry()
+    cfg.objectives.layer = int(suggest_layer(lm, tok, cfg.data.languages, pivot=cfg.data.pivot, data_dir=cfg.data.data_dir,
+                                             pooling=cfg.objectives.pooling, geometry=geometry))
+    log.info("layer=auto chose hidden_states[%d] (best FLORES-dev retrieval, %s geometry)", cfg.objectives.layer, geometry)
 
 
 def latest_complete_checkpoint(folder: Path) -> str | None:
