@@ -19,7 +19,7 @@ def test_demo_tiny_mode_writes_the_report(tmp_path, tiny_gemma_dir, shared_data)
     report = (out / "REPORT.md").read_text()
     assert "FLORES dev bitext retrieval" in report and "| swh_Latn |" in report
     assert "| language | raw | centered | global | per-language |" in report and "paired 95% interval" in report
-    assert "xcopa" in report and "xstorycloze" in report
+    assert "xcopa" in report and "xstorycloze" in report and "| xcopa | **average** |" in report
     assert (out / "afp" / "model" / "config.json").is_file()
     assert (out / "analysis-compare").is_dir() and any((out / "analysis-compare").glob("*.png"))
     meta = json.loads((out / "demo.json").read_text())

@@ -78,11 +78,27 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}" if isinstance(x, float) and x <= 1.0 else str(x)
 
 
-def _eval_rows(path: Path) -> dict[tuple[str, str], float]:
-    """(task, language) -> accuracy (mean over demonstration seeds) from an eval results file."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {(row["task"], lang): cell["mean"] for row in data["summary"] if row["metric"] == "acc"
-            for lang, cell in row["langs"].items()}
+def icl_rows(task: str, base_path: Path, aligned_path: Path) -> list[str]:
+    """Accuracy rows of one task, base vs aligned, each change with its paired 95% interval (same items)."""
+    from crossalign.evaluation.compare import NotPaired, load_run, paired_block
+
+    a, b = load_run(base_path), load_run(aligned_path)
+    rows = []
+    for blk in a.data["summary"]:
+        if blk["metric"] != "acc":
+            continue
+        other = next(x for x in b.data["summary"] if all(x[k] == blk[k] for k in ("task", "split", "protocol", "shots", "metric")))
+        langs = list(blk["langs"])
+        try:
+            iv = paired_block(a, b, (blk["task"], blk["split"], blk["protocol"], blk["shots"]), "acc", langs)
+        except NotPaired:
+            iv = None
+        for lang in langs + ["average"]:
+            x = blk["langs"][lang]["mean"] if lang != "average" else sum(blk["langs"][l]["mean"] for l in langs) / len(langs)
+            y = other["langs"][lang]["mean"] if lang != "average" else sum(other["langs"][l]["mean"] for l in langs) / len(langs)
+            change = (iv.average if lang == "average" else iv.groups[lang]).format() if iv else f"{100 * (y - x):+.1f}"
+            rows.append(f"| {task} | {'**average**' if lang == 'average' else lang} | {_fmt(x)} | {_fmt(y)} | {change} |")
+    return rows
 
 
 def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: list[str]) -> list[str]:
@@ -131,15 +147,9 @@ def write_report(out: Path, meta: dict) -> Path:
               "![change per geometry](analysis-compare/compare_geometries.png)", "",
               "![per-language curves](analysis-compare/compare_curves.png)", "",
               "## Cross-lingual 0-shot accuracy (%, English demonstrations and template)", "",
-              "| task | language | base | aligned | delta |", "|---|---|---|---|---|"]
-    eb, ea = {}, {}
+              "| task | language | base | aligned | change [paired 95% interval] |", "|---|---|---|---|---|"]
     for task in EVAL_LANGS:
-        eb.update(_eval_rows(out / "eval-base" / f"{task}.json"))
-        ea.update(_eval_rows(out / "eval-aligned" / f"{task}.json"))
-    for key in sorted(eb):
-        b, a = eb.get(key), ea.get(key)
-        delta = f"{100 * (a - b):+.1f}" if a is not None and b is not None else "-"
-        lines.append(f"| {key[0]} | {key[1]} | {_fmt(b)} | {_fmt(a)} | {delta} |")
+        lines += icl_rows(task, out / "eval-base" / f"{task}.json", out / "eval-aligned" / f"{task}.json")
     train = meta.get("train", {})
     lines += ["", "## Training", "", "```json", json.dumps(train, indent=2), "```", "",
               "Everything above was produced by public commands; rerun any step with the commands in `demo.json`."]
