@@ -1,0 +1,351 @@
+"""Curves over training steps on FLORES dev (issue 12's dev sweep): per recipe configuration, bitext retrieval P@1
+(raw cosine and the standardized geometries) at several layers and English bits per byte, at step 0 (the base
+model) and at every requested step. Writes <output>/curves.json, CURVES.md and curves.png.
+
+    .venv/bin/python experiments/step_curves.py --output experiments/runs/curves --steps 30,60,120 \
+        --configs "cosine-w1:objectives.contrastive_weight=1;cosine-w10:objectives.contrastive_weight=10"
+    # or one --config per configuration (overrides of the recipe, the same key=value as `crossalign train`):
+    .venv/bin/python experiments/step_curves.py --output experiments/runs/curves --steps 30,60,120 \
+        --config standardized-w1 objectives.similarity=standardized objectives.contrastive_weight=1 \
+        --config cosine-w10 objectives.contrastive_weight=10
+
+Per configuration ONE `crossalign train <recipe>` run to max(--steps), saving a checkpoint at every multiple of
+gcd(--steps) and keeping them all; checkpoint-N (the LM via save_pretrained, or the LoRA adapter of a LoRA
+recipe, both loadable by every crossalign command) is then measured. Caveat: with the shared run the checkpoint
+at step N sits mid-schedule (warm-up and cosine decay are laid out over max(--steps)), so it is not the same
+model as a run with max_steps=N; `--schedule separate` trains one run per step count instead (sum of the steps
+instead of their max) when the question is "what does shipping max_steps=N give".
+
+Measurements, all on FLORES **dev** (devtest and the task test splits are never read; any other --data is
+refused): `crossalign analyze --data flores200:dev --limit A --stats holdout --stats-limit S --layers L` (the
+geometries' mean/std come from dev rows after the first A, never the scored ones) and `crossalign eval --tasks
+bpb --langs eng --split dev --limit B`. The base model is measured once (folder base/) and is step 0 of every
+curve. Every piece resumes: training with --resume, and a measurement whose argv is recorded beside its output
+(`*.argv.json`) is not run again, so re-running the same command after an interruption only does what is left.
+
+Layout: <output>/base/{analysis/,bpb.json}, <output>/<config>/train/checkpoint-N/ (train-N/ with --schedule
+separate), <output>/<config>/step-N/{analysis/,bpb.json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from crossalign import languages
+from crossalign.cli import main as crossalign
+from crossalign.evaluation.results import software_versions
+
+LANGS = "deu,zho,hin,tur,swh,est"
+RESERVED = ("output_dir", "seed", "model.name", "training.max_steps", "training.save_steps", "training.save_total_limit",
+            "training.save_strategy", "data.data_dir")  # the script sets these
+SHOWN = ("raw", "global", "per-language")  # `global` is what the `standardized` similarity trains (docs/ANALYSIS.md)
+
+
+def call(argv: list[str]) -> None:
+    print("$ crossalign " + " ".join(argv), file=sys.stderr, flush=True)
+    rc = crossalign(argv)
+    if rc != 0:
+        sys.exit(f"command failed (exit {rc}): crossalign {' '.join(argv)}")
+
+
+def call_once(argv: list[str], stamp: Path) -> None:
+    """Run a measurement unless this very argv already finished (recorded in `stamp`)."""
+    if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == argv:
+        return
+    call(argv)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(argv), encoding="utf-8")
+
+
+def parse_configs(args) -> dict[str, list[str]]:
+    """{name: overrides} from --configs 'NAME:k=v,k=v;NAME2:...' and repeated --config NAME k=v ..."""
+    out: dict[str, list[str]] = {}
+    items = [c for c in (args.configs or "").split(";") if c.strip()]
+    parsed = []
+    for item in items:
+        name, _, rest = item.partition(":")
+        # split on the commas that start a new key=, so list values like data.languages=[deu,swh] survive
+        parsed.append((name.strip(), [kv.strip() for kv in re.split(r",(?=\s*[\w.]+=)", rest) if kv.strip()]))
+    parsed += [(c[0], c[1:]) for c in args.config]
+    for name, overrides in parsed:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or name == "base" or name in out:
+            raise SystemExit(f"bad or repeated configuration name {name!r} (letters, digits, _.-; not 'base')")
+        for kv in overrides:
+            if "=" not in kv or kv.split("=", 1)[0].strip() in RESERVED:
+                raise SystemExit(f"configuration {name}: {kv!r} must be key=value and not one of {', '.join(RESERVED)} (set by this script)")
+        out[name] = overrides
+    if not out:
+        out["default"] = []  # the recipe as shipped
+    return out
+
+
+def resolved(args, overrides: list[str]):
+    """The recipe config with these overrides (checked before anything runs)."""
+    from crossalign.config import load_config
+    from crossalign.recipes import recipe_path
+    from crossalign.training.config import TrainConfig
+
+    cfg = load_config(TrainConfig, recipe_path(args.recipe), ["output_dir=unused", *args.set, *overrides])
+    if cfg.stages:
+        raise SystemExit(f"recipe {args.recipe} has stages ({', '.join(s.name for s in cfg.stages)}): step curves need a one-stage recipe")
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------- train and measure
+
+
+def train_runs(name: str, overrides: list[str], args, out: Path) -> dict[int, Path]:
+    """Train (or resume) and return {step: checkpoint folder} for every requested step."""
+    plans = ([(out / name / "train", max(args.steps), math.gcd(*args.steps))] if args.schedule == "shared" else
+             [(out / name / f"train-{n}", n, n) for n in args.steps])
+    for d, max_steps, every in plans:
+        if (d / "metrics.json").is_file():
+            continue
+        argv = ["train", args.recipe, f"output_dir={d}", f"seed={args.seed}", f"model.name={args.model}", *args.set, *overrides,
+                f"training.max_steps={max_steps}", "training.save_strategy=steps", f"training.save_steps={every}",
+                "training.save_total_limit=null"]
+        if args.data_dir:
+            argv.append(f"data.data_dir={args.data_dir}")
+        if d.exists():
+            argv.append("--resume")
+        call(argv)
+    ckpts = {n: (plans[0][0] if args.schedule == "shared" else out / name / f"train-{n}") / f"checkpoint-{n}" for n in args.steps}
+    missing = [str(p) for p in ckpts.values() if not (p / "trainer_state.json").is_file()]
+    if missing:
+        sys.exit(f"missing checkpoints {missing}: the run was trained with other --steps; choose another --output")
+    return ckpts
+
+
+def measure(model: str, d: Path, args) -> None:
+    data = ["--data-dir", args.data_dir] if args.data_dir else []
+    call_once(["analyze", "--model", model, "--data", "flores200:dev", "--langs", args.langs, "--limit", str(args.analysis_limit),
+               "--stats", "holdout", "--stats-limit", str(args.stats_limit), "--layers", args.layers_arg,
+               "--output", str(d / "analysis"), "--overwrite", *data], d / "analysis.argv.json")
+    call_once(["eval", "--model", model, "--tasks", "bpb", "--langs", "eng", "--split", "dev", "--limit", str(args.bpb_limit),
+               "--output", str(d / "bpb.json"), *data], d / "bpb.argv.json")
+
+
+# ----------------------------------------------------------------------------------------- collect
+
+
+def read_point(d: Path, args) -> dict:
+    ana = json.loads((d / "analysis" / "analysis.json").read_text(encoding="utf-8"))
+    geoms = {}
+    for row in ana["per_layer"]:
+        for g, v in row.get("geometries", {"raw": {"mean": row["mean"], "languages": row["languages"]}}).items():
+            x = geoms.setdefault(g, {"mean": {}, "languages": {}})
+            x["mean"][str(row["layer"])] = v["mean"]["p_at_1"]
+            x["languages"][str(row["layer"])] = {lang: r["p_at_1"] for lang, r in v["languages"].items()}
+    bpb = None
+    for b in json.loads((d / "bpb.json").read_text(encoding="utf-8"))["summary"]:
+        if b["metric"] == "bits_per_byte" and b["split"] == f"dev[:{args.bpb_limit}]":
+            bpb = b["langs"]["eng_Latn"]["mean"]
+    return {"p_at_1": geoms, "bpb_eng": bpb}
+
+
+def losses_near(ckpt: Path, step: int, previous: int) -> dict:
+    """The last logged training losses at or before `step`, and their mean over (previous, step]."""
+    state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+    logged = [h for h in state["log_history"] if h.get("step", 0) <= step and any("loss" in k for k in h)]
+    if not logged:
+        return {}
+    keys = [k for k in logged[-1] if "loss" in k and isinstance(logged[-1][k], (int, float))]
+    window = [h for h in logged if h["step"] > previous] or logged[-1:]
+    return {"logged_step": logged[-1]["step"], "last": {k: logged[-1][k] for k in keys},
+            "mean_since_previous": {k: sum(h.get(k, 0) for h in window) / len(window) for k in keys},
+            "learning_rate": logged[-1].get("learning_rate")}
+
+
+def monotone(values: list[float | None], higher_is_better: bool) -> dict:
+    """Whether no step is worse than the one before it, and the largest step-to-step worsening."""
+    worst, where = 0.0, None
+    for i in range(1, len(values)):
+        if values[i] is None or values[i - 1] is None:
+            return {"ok": None, "worst": None, "between": None}
+        drop = (values[i - 1] - values[i]) if higher_is_better else (values[i] - values[i - 1])
+        if drop > worst:
+            worst, where = drop, i
+    return {"ok": worst == 0, "worst": worst, "between": None if where is None else [where - 1, where]}
+
+
+def machine() -> dict:
+    flags = []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = [f for f in line.split(":", 1)[1].split() if re.match(r"(avx|amx|fma|f16c|sse4|bf16)", f)]
+                break
+        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                      if ln.startswith("model name")), platform.processor())
+    except OSError:
+        model = platform.processor()
+    return {"platform": platform.platform(), "cpu": model, "cpu_flags": flags, "cpus": os.cpu_count(),
+            "load_average": list(os.getloadavg()), **software_versions()}
+
+
+# ----------------------------------------------------------------------------------------- report
+
+
+def _p(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def write_report(out: Path, curves: dict, args, info: dict) -> None:
+    layers = [str(k) for k in args.layers]
+    lines = ["# Step curves on FLORES dev", "",
+             f"Recipe `{args.recipe}`, model `{args.model}`, seed {args.seed}, {args.schedule} schedule; FLORES dev: first "
+             f"{args.analysis_limit} sentences per language scored ({args.langs} vs English), the geometries' statistics from "
+             f"the next {args.stats_limit} (held apart); English bits per byte on the first {args.bpb_limit} dev sentences. "
+             "P@1 in %, mean over languages and both directions; `global` is the standardized geometry (what "
+             "`objectives.similarity=standardized` trains). Machine and command in curves.json.", "",
+             f"Command: `{info['command']}`", ""]
+    for name, c in curves.items():
+        t = str(c["layer"])
+        lines += [f"## {name}: `{' '.join(c['overrides']) or '(recipe as shipped)'}`", "",
+                  f"Training layer {t}, similarity {c['similarity']}, contrastive weight {c['contrastive_weight']}, "
+                  f"lr {c['learning_rate']}.", ""]
+        focus = [lang for lang in args.focus_langs if any(lang in (p["p_at_1"].get("raw", {}).get("languages", {}).get(t) or {})
+                                                            for p in c["points"])]
+        head = ([f"raw @{k}" for k in layers] + [f"global @{t}"] + [f"per-lang @{k}" for k in layers] +
+                [f"{lang.split('_')[0]} raw @{t}" for lang in focus] +
+                ["eng bpb", "Δ bpb %", "loss"])
+        lines += ["| step | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+        for p in c["points"]:
+            g = p["p_at_1"]
+            cells = ([_p(g.get("raw", {}).get("mean", {}).get(k)) for k in layers] + [_p(g.get("global", {}).get("mean", {}).get(t))] +
+                     [_p(g.get("per-language", {}).get("mean", {}).get(k)) for k in layers] +
+                     [_p((g.get("raw", {}).get("languages", {}).get(t) or {}).get(lang)) for lang in focus] +
+                     ["-" if p["bpb_eng"] is None else f"{p['bpb_eng']:.4f}",
+                      "-" if p.get("bpb_change_pct") is None else f"{p['bpb_change_pct']:+.2f}",
+                      "-" if not p.get("train") else f"{p['train']['last'].get('loss', float('nan')):.3f}"])
+            lines.append(f"| {p['step']} | " + " | ".join(cells) + " |")
+        verdict = []
+        for key, m in c["monotone"].items():
+            if m["ok"] is None:
+                verdict.append(f"{key}: not measured")
+            elif m["ok"]:
+                verdict.append(f"{key}: yes")
+            else:
+                a, b = (c["points"][1:][i]["step"] for i in m["between"])
+                unit = f"{m['worst']:.4f}" if key.startswith("bpb") else f"{100 * m['worst']:.1f} points"
+                verdict.append(f"{key}: **no** (worse by {unit} from step {a} to {b})")
+        lines += ["", f"Monotone non-worsening over steps {', '.join(str(s) for s in args.steps)}: " + "; ".join(verdict) + ".", ""]
+    lines += ["![curves](curves.png)", ""]
+    (out / "CURVES.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def write_plot(out: Path, curves: dict) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(16, 4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 4)
+    for name, c in curves.items():
+        t = str(c["layer"])
+        xs = [p["step"] for p in c["points"]]
+        for ax, g in zip(axes, SHOWN):
+            ys = [p["p_at_1"].get(g, {}).get("mean", {}).get(t) for p in c["points"]]
+            ax.plot(xs, [None if y is None else 100 * y for y in ys], marker="o", label=f"{name} (layer {t})")
+        axes[3].plot(xs, [p.get("bpb_change_pct") for p in c["points"]], marker="o", label=name)
+    for ax, title in zip(axes, [f"{g} P@1 (%) at the training layer" for g in SHOWN] + ["English bits/byte change vs base (%)"]):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("training steps")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=110)
+
+
+# ----------------------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--output", required=True)
+    ap.add_argument("--recipe", default="afp-cpu", help="a one-stage recipe (default afp-cpu)")
+    ap.add_argument("--model", default="gemma-3-270m")
+    ap.add_argument("--configs", default="", help="'NAME:key=value,key=value;NAME2:...': recipe overrides per configuration")
+    ap.add_argument("--config", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                    help="one configuration: NAME then its recipe overrides (repeatable)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every configuration")
+    ap.add_argument("--steps", default="30,60,120,240", help="training steps at which the checkpoints are measured")
+    ap.add_argument("--schedule", choices=("shared", "separate"), default="shared",
+                    help="shared: one run to max(steps), measured at its checkpoints; separate: one run per step count")
+    ap.add_argument("--langs", default=LANGS, help="languages retrieved against English (training languages stay the recipe's)")
+    ap.add_argument("--focus-langs", default="swh,est", help="languages whose own P@1 gets a column in CURVES.md")
+    ap.add_argument("--data", default="flores200:dev", help="only flores200:dev (tuning data; anything else is refused)")
+    ap.add_argument("--analysis-limit", type=int, default=100, help="FLORES dev sentences scored per language")
+    ap.add_argument("--stats-limit", type=int, default=100, help="FLORES dev sentences after those for the geometries' statistics")
+    ap.add_argument("--layers", default="4,6,9,11,13", help="layers analysed (each configuration's training layer is added)")
+    ap.add_argument("--bpb-limit", type=int, default=100, help="English FLORES dev sentences for bits per byte")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args(argv)
+    if args.data.strip().lower() != "flores200:dev":
+        print(f"step_curves tunes on FLORES dev only; refusing --data {args.data}", file=sys.stderr)
+        return 2
+    try:
+        args.steps = sorted({int(s) for s in args.steps.split(",") if s.strip()})
+        layers = {int(s) for s in args.layers.split(",") if s.strip()}
+    except ValueError:
+        sys.exit("--steps and --layers take comma-separated integers")
+    if not args.steps or args.steps[0] < 1:
+        sys.exit("--steps must be positive integers")
+    args.langs = ",".join(languages.parse_list(args.langs))
+    args.focus_langs = languages.parse_list(args.focus_langs)
+    configs = parse_configs(args)
+    cfgs = {name: resolved(args, ov) for name, ov in configs.items()}  # bad overrides fail here, before any work
+    layers |= {c.objectives.layer for c in cfgs.values() if isinstance(c.objectives.layer, int)}
+    args.layers = sorted(layers)
+    args.layers_arg = ",".join(map(str, args.layers))
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    info = {"command": shlex.join([sys.executable, *sys.argv]) if argv is None else shlex.join(["step_curves.py", *argv]),
+            "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    t0 = time.time()
+
+    measure(args.model, out / "base", args)
+    base = read_point(out / "base", args)
+    curves: dict[str, dict] = {}
+    for name, overrides in configs.items():
+        cfg = cfgs[name]
+        ckpts = train_runs(name, overrides, args, out)
+        for n, ckpt in ckpts.items():
+            measure(str(ckpt), out / name / f"step-{n}", args)
+        metrics = json.loads(next(iter(ckpts.values())).parent.joinpath("metrics.json").read_text(encoding="utf-8"))
+        layer = metrics.get("layer", cfg.objectives.layer)
+        points = [{"step": 0, "model": args.model, **base, "bpb_change_pct": 0.0}]
+        for i, (n, ckpt) in enumerate(ckpts.items()):
+            p = read_point(out / name / f"step-{n}", args)
+            p["bpb_change_pct"] = (100 * (p["bpb_eng"] / base["bpb_eng"] - 1)) if p["bpb_eng"] and base["bpb_eng"] else None
+            points.append({"step": n, "model": str(ckpt), **p, "train": losses_near(ckpt, n, args.steps[i - 1] if i else 0)})
+        t = str(layer)
+        trained = points[1:]
+        curves[name] = {
+            "overrides": overrides, "layer": layer, "similarity": cfg.objectives.similarity,
+            "contrastive_weight": cfg.objectives.contrastive_weight, "learning_rate": cfg.training.get("learning_rate"),
+            "train_wall_seconds": metrics.get("wall_seconds"), "points": points,
+            "monotone": {**{f"{g} P@1 @{t}": monotone([p["p_at_1"].get(g, {}).get("mean", {}).get(t) for p in trained], True)
+                            for g in SHOWN},
+                         "bpb eng": monotone([p["bpb_eng"] for p in trained], False)},
+        }
+        info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        (out / "curves.json").write_text(json.dumps({"args": vars(args), **info, "configs": curves}, indent=1), encoding="utf-8")
+        write_report(out, curves, args, info)  # after every configuration, so partial results are readable
+        write_plot(out, curves)
+    print(f"wrote {out / 'CURVES.md'}, curves.json and curves.png in {(time.time() - t0) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
