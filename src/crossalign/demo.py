@@ -35,7 +35,10 @@ def add_arguments(p) -> None:
     p.add_argument("--train-langs", default="deu,fra,spa,zho,arb,hin,swh,tha,tur,vie,ind,est", help="languages of the training pairs")
     p.add_argument("--train-steps", type=int, default=20, help="AFP optimisation steps (~12 s each on a 2-core AVX2 CPU)")
     p.add_argument("--layer", default="11", help="alignment layer (hidden_states index; 11 is best on FLORES dev for Gemma 3 270M) or auto")
-    p.add_argument("--analysis-limit", type=int, default=100, help="FLORES dev sentences per language")
+    p.add_argument("--analysis-limit", type=int, default=100, help="FLORES dev sentences per language (scored)")
+    p.add_argument("--stats-limit", type=int, default=50,
+                   help="FLORES dev sentences per language, held apart from the scored ones, for the standardized "
+                        "geometries' statistics (default 50: keeps the demo within its time budget)")
     p.add_argument("--eval-limit", type=int, default=40, help="items per task and language")
     p.add_argument("--recipe", default="afp-cpu", help="training recipe (default afp-cpu)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -168,7 +171,8 @@ def run(args) -> int:
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     meta = {"model": args.model, "recipe": args.recipe, "langs": langs, "layer": args.layer, "started": time.time(), "commands": []}
     (out / DEMO_MARKER).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    analysis = ["--data", "flores200:dev", "--langs", ",".join(langs), "--limit", str(args.analysis_limit), *_bf16(), *data]
+    analysis = ["--data", "flores200:dev", "--langs", ",".join(langs), "--limit", str(args.analysis_limit),
+                "--stats", "holdout", "--stats-limit", str(args.stats_limit), *_bf16(), *data]
     model_dir = out / "afp" / "model"
     plan = {
         "analyse base": ["analyze", "--model", args.model, "--output", str(out / "analysis-base"), *analysis],
@@ -181,9 +185,11 @@ def run(args) -> int:
                     "--output", str(out / "analysis-compare")],
     }
     total = sum(w for _, w in STEPS)
+    meta["step_seconds"] = {}
     with tqdm(total=total, desc="demo", unit="step", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}") as bar:
         for name, weight in STEPS:
             bar.set_postfix_str(name)
+            t0 = time.time()
             if name in plan:
                 meta["commands"].append("crossalign " + " ".join(plan[name]))
                 _call(name, plan[name])
@@ -202,6 +208,8 @@ def run(args) -> int:
                 meta["wall_minutes"] = (time.time() - meta["started"]) / 60
                 (out / DEMO_MARKER).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
                 report = write_report(out, meta)
+            meta["step_seconds"][name] = round(time.time() - t0, 1)
             bar.update(weight)
+    (out / DEMO_MARKER).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")  # with every step's time
     print(f"report: {report}")
     return 0
