@@ -140,16 +140,25 @@ def _needs_deepspeed():
 def test_fresh_output_dir_race(setup, tmp_path):
     """Every rank checked the folder while rank 0 was writing config.yaml: most launches failed with
     'already holds a run'. Repeated 2-process launches into fresh folders all succeed now."""
+    from crossalign.precision import bf16_is_native, default_device
+
     _, _, recipe = setup
     for i in range(4):
         out = tmp_path / f"run{i}"
-        proc = launch(recipe, out, 2, "training.max_steps=1")
+        proc = launch(recipe, out, 2, "training.max_steps=1", "training.bf16=auto")
         _check(proc)
-        assert (out / "model" / "config.json").is_file() and (out / "config.yaml").is_file()
-    # A second launch into a finished run is refused on every rank (one message each), and changes nothing.
+        assert (out / "model" / "config.json").is_file()
+        # `auto` stays as written in the saved config (a GPU re-run resolves it there); its value is in metrics.json
+        assert yaml.safe_load((out / "config.yaml").read_text())["training"]["bf16"] == "auto"
+        resolved = json.loads((out / "metrics.json").read_text())["resolved_auto"]
+        assert resolved == {"training.bf16": bf16_is_native(default_device())}
+    # A second launch into a finished run is refused on every rank (one line per rank that gets to print it), and changes nothing.
     before = sorted(p.name for p in out.iterdir())
     proc = launch(recipe, out, 2, "training.max_steps=1")
-    assert proc.returncode != 0 and "already holds a run" in proc.stderr and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("crossalign train: error: output_dir")]
+    # torchrun stops the other rank as soon as one exits, so one or two ranks print the line
+    assert proc.returncode != 0 and errors and "already holds a run" in errors[0], proc.stderr[-3000:]
+    assert "/crossalign/" not in proc.stderr  # no traceback from our code (torchrun prints its own summary)
     assert sorted(p.name for p in out.iterdir()) == before
 
 
@@ -175,9 +184,6 @@ def test_two_processes_through_the_cli_equal_one(engine, lora, setup, reference,
         assert par["distributed_type"] == "FSDP" and par["fsdp_version"] == 2, par
         layers = [u for u in par["fsdp_units"] if u.split(".")[-2:-1] == ["layers"]]
         assert len(layers) == 2 and "<root>" in par["fsdp_units"], par["fsdp_units"]
-    # `auto` stays as written in the saved config; what it resolved to is in metrics.json.
-    assert yaml.safe_load((out / "config.yaml").read_text())["training"]["bf16"] == "auto"
-    assert metrics["resolved_auto"] == {"training.bf16": False}
     assert metrics["model"]["parameters"] == json.loads((ref / "metrics.json").read_text())["model"]["parameters"]
     # DeepSpeed and FSDP reduce in fp32 in another order than one process: equal to fp32 rounding.
     got, want = losses(out), losses(ref)
@@ -194,3 +200,31 @@ def test_two_processes_through_the_cli_equal_one(engine, lora, setup, reference,
         merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), out / "adapter").merge_and_unload()
         _assert_close(_weights(out / "model"), merged.state_dict(), f"{engine} adapter merged", atol=1e-6)
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary folders left behind"
+
+
+@pytest.mark.slow
+def test_fsdp_that_accelerate_drops_is_an_error(setup, tmp_path):
+    """Without a launcher on GPUs Accelerate drops the FSDP plugin and would train plain (data-parallel) instead."""
+    _, _, recipe = setup
+    out = tmp_path / "run"
+    proc = launch(recipe, out, 1, *ENGINES["fsdp"])
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "training.fsdp is set but Accelerate did not enable FSDP" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_auto_is_kept_in_the_config_and_resolved_for_the_trainer(tmp_path):
+    from crossalign.config import load_config, to_dict
+    from crossalign.precision import bf16_is_native, default_device
+    from crossalign.training.config import TrainConfig, resolve_auto, stage_configs, training_kwargs
+
+    base = {"output_dir": str(tmp_path), "stages": [{"name": "a"}, {"name": "b", "training": {"max_steps": 3}}]}
+    cfg = load_config(TrainConfig, None, ["training.bf16=auto"], base=base)
+    assert cfg.training["bf16"] == "auto" and to_dict(cfg)["training"]["bf16"] == "auto"
+    native = bf16_is_native(default_device())
+    for _, scfg in stage_configs(cfg):
+        assert scfg.training["bf16"] == "auto"
+        assert training_kwargs(scfg)["bf16"] is native
+    assert resolve_auto(cfg.training) == {"bf16": native}
+    cfg = load_config(TrainConfig, None, [f"output_dir={tmp_path}", "training.bf16=true"])
+    assert cfg.training["bf16"] is True and resolve_auto(cfg.training) == {}

@@ -200,8 +200,9 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     trainer = AlignmentTrainer(model=model, args=args, train_dataset=dataset, data_collator=AlignmentCollator(tok), processing_class=tok)
     if cfg.training.get("fsdp") and not trainer.is_fsdp_enabled:
         raise CrossalignError(
-            f"training.fsdp is set but Accelerate did not enable FSDP on this device ({args.device.type}; it runs FSDP on "
-            "GPUs only) and would silently train plain data-parallel: drop training.fsdp, or run on GPUs")
+            f"training.fsdp is set but Accelerate did not enable FSDP ({trainer.accelerator.distributed_type.value} on "
+            f"{args.device.type}; it runs FSDP on GPUs under a launcher such as torchrun only) and would silently train "
+            "without it: drop training.fsdp, or launch on GPUs")
     sharded = trainer.is_fsdp_enabled or (trainer.is_deepspeed_enabled and _zero_stage(trainer) == 3)
     counts = {
         "pairs": len(dataset.pairs), "sequences": len(dataset.seqs), "sequences_too_long": dataset.too_long,
