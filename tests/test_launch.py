@@ -202,14 +202,23 @@ def test_two_processes_through_the_cli_equal_one(engine, lora, setup, reference,
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary folders left behind"
 
 
-@pytest.mark.slow
-def test_fsdp_that_accelerate_drops_is_an_error(setup, tmp_path):
-    """Without a launcher on GPUs Accelerate drops the FSDP plugin and would train plain (data-parallel) instead."""
+def test_fsdp_in_one_process_is_refused_before_loading(setup, tmp_path):
+    from crossalign.cli import main
+
     _, _, recipe = setup
     out = tmp_path / "run"
-    proc = launch(recipe, out, 1, *ENGINES["fsdp"])
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "training.fsdp is set but Accelerate did not enable FSDP" in proc.stderr and "Traceback" not in proc.stderr
+    assert main(["train", str(recipe), f"output_dir={out}", *ENGINES["fsdp"]]) == 2
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_fsdp_that_accelerate_drops_is_an_error(setup, tmp_path):
+    """On CPU Accelerate drops the FSDP plugin and would train plain DDP, exit 0: refused instead."""
+    _, _, recipe = setup
+    out = tmp_path / "run"
+    proc = launch(recipe, out, 2, *ENGINES["fsdp"])
+    assert proc.returncode != 0, proc.stderr[-3000:]
+    assert "training.fsdp is set but Accelerate did not enable FSDP" in proc.stderr and "/crossalign/" not in proc.stderr
     assert not out.exists()
 
 

@@ -35,6 +35,7 @@ class ModelConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
+    """Dropout on the LoRA input; its masks differ per rank, so N processes equal one only with 0."""
     lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
     """Module names to adapt; `all-linear` is PEFT's shortcut for every linear layer but the output head."""
     gradient_checkpointing: bool = False

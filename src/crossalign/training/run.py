@@ -258,6 +258,8 @@ def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False
     out = Path(cfg.output_dir)
     stages = stage_configs(cfg)
     validate(cfg)  # fail on a bad config before any model loads
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and any(scfg.training.get("fsdp") for _, scfg in stages):
+        raise CrossalignError("training.fsdp needs several processes: launch with torchrun --nproc_per_node N -m crossalign train ... on GPUs")
     state = _process_state(stages[0][1], out)
     replace = prepare_output_dir(out, overwrite, resume)
     created = replace or not out.exists() or not any(out.iterdir())
