@@ -165,9 +165,10 @@ def test_fresh_output_dir_race(setup, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
 @pytest.mark.parametrize("engine", list(ENGINES))
-def test_two_processes_through_the_cli_equal_one(engine, lora, setup, reference, tmp_path):
+def test_two_processes_through_the_cli_equal_one(engine, lora, setup, tmp_path, request):
     if engine.startswith("zero"):
         _needs_deepspeed()
+    reference = request.getfixturevalue("reference")  # after the skip: no reference runs for a skipped test
     _, model_dir, recipe = setup
     out = tmp_path / "run"
     proc = launch(recipe, out, 2, f"model.lora={str(lora).lower()}", *ENGINES[engine], force_fsdp=engine == "fsdp")
