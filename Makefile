@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,deepspeed]'  # deepspeed: the ZeRO launch tests (tests/test_launch.py)
 	touch $(STAMP)
 
 setup: $(STAMP)

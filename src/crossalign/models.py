@@ -496,6 +496,11 @@ def merge_adapter(adapter_dir, output_dir, base_model: str | None = None, overwr
 # ---------------------------------------------------------------- info
 
 
+def _numel(p) -> int:
+    """A parameter's full size, also when DeepSpeed ZeRO-3 has partitioned it (its local tensor is then empty)."""
+    return int(getattr(p, "ds_numel", None) or p.numel())
+
+
 def model_info(model) -> dict:
     """Architecture and parameter counts for logs and results files (tied weights counted once)."""
     lm = _unwrap(model)
@@ -510,8 +515,8 @@ def model_info(model) -> dict:
         "hidden_size": int(text.hidden_size),
         "vocab_size": int(text.vocab_size),
         "dtype": str(params[0].dtype).replace("torch.", "") if params else None,
-        "parameters": sum(p.numel() for p in params),
-        "trainable_parameters": sum(p.numel() for p in params if p.requires_grad),
+        "parameters": sum(_numel(p) for p in params),
+        "trainable_parameters": sum(_numel(p) for p in params if p.requires_grad),
         "lora": None,
     }
     if _is_peft(model):

@@ -35,6 +35,7 @@ class ModelConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
+    """Dropout on the LoRA input; its masks differ per rank, so N processes equal one only with 0."""
     lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
     """Module names to adapt; `all-linear` is PEFT's shortcut for every linear layer but the output head."""
     gradient_checkpointing: bool = False
@@ -182,11 +183,30 @@ def _typed_training(section: dict[str, Any]) -> dict[str, Any]:
     hints = _training_hints()
     out = {}
     for k, v in section.items():
-        if k == "bf16" and str(v).lower() == "auto":  # bf16 autocast only where it is native (fast)
+        if _is_auto(k, v):  # kept as written (the saved config.yaml too); resolved by `resolve_auto`
+            out[k] = "auto"
+            continue
+        out[k] = _coerce(v, hints[k], f"training.{k}") if k in hints else v
+    return out
+
+
+# `training` keys that take `auto`: resolved when the TrainingArguments are built, on the machine that trains,
+# so a config.yaml written on a CPU says `auto` and re-running it on a GPU gets bf16 there.
+AUTO_TRAINING_KEYS = ("bf16",)
+
+
+def _is_auto(key: str, value: Any) -> bool:
+    return key in AUTO_TRAINING_KEYS and isinstance(value, str) and value.strip().lower() == "auto"
+
+
+def resolve_auto(training: dict[str, Any]) -> dict[str, Any]:
+    """{key: value} that each `auto` in a `training` section resolves to on this machine (recorded in metrics.json)."""
+    out = {}
+    for key, value in training.items():
+        if _is_auto(key, value) and key == "bf16":  # bf16 autocast only where it is native (fast)
             from crossalign.precision import bf16_is_native, default_device
 
-            v = bf16_is_native(default_device())
-        out[k] = _coerce(v, hints[k], f"training.{k}") if k in hints else v
+            out[key] = bool(bf16_is_native(default_device()))
     return out
 
 
@@ -223,7 +243,11 @@ def training_kwargs(cfg: TrainConfig) -> dict[str, Any]:
         "remove_unused_columns": False,  # our batches carry pair, span and language fields
         "dataloader_drop_last": True,  # equal per-rank batches for the gathered contrastive loss
     }
+    resolved = resolve_auto(cfg.training)
     for key, value in cfg.training.items():
+        if key in resolved:
+            kwargs[key] = resolved[key]
+            continue
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f"did you mean {close[0]!r}?" if close else "see transformers.TrainingArguments"

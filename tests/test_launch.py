@@ -1,0 +1,240 @@
+"""The multi-process launch path through the CLI: `torchrun --nproc_per_node 2 -m crossalign train ...` (gloo, CPU).
+
+DDP, DeepSpeed ZeRO-2, ZeRO-3 and FSDP 2, each with full fine-tuning and LoRA, on a tiny Llama and tiny local
+data: every launch exits 0 into a fresh output folder, logs the losses of one process on the concatenated
+batch, and saves a model (and adapter) that plain transformers loads and that equals the one-process result.
+
+Accelerate enables FSDP on GPU device types only, so on CPU `training.fsdp` would train plain DDP; the FSDP
+launches here put `tests/fsdp_on_cpu` on PYTHONPATH, whose sitecustomize forces Accelerate's state to FSDP,
+and the tests assert from metrics.json that FSDP really ran, with one unit per decoder layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import build_tiny_model
+
+REPO = Path(__file__).resolve().parents[1]
+FORCE_FSDP = Path(__file__).with_name("fsdp_on_cpu")
+ZERO2, ZERO3 = REPO / "configs" / "deepspeed" / "zero2.json", REPO / "configs" / "deepspeed" / "zero3.json"
+FSDP = REPO / "configs" / "fsdp" / "fsdp.json"
+GLOBAL_BATCH = 8
+ENGINES = {
+    "ddp": [],
+    "zero2": [f"training.deepspeed={ZERO2}"],
+    "zero3": [f"training.deepspeed={ZERO3}"],
+    "fsdp": ["training.fsdp=full_shard auto_wrap", f"training.fsdp_config={FSDP}"],
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(recipe: Path, out: Path, nproc: int, *overrides: str, force_fsdp: bool = False, timeout: int = 600):
+    """`torchrun --nproc_per_node N -m crossalign train RECIPE output_dir=OUT ...` (or plain `-m crossalign` for N=1)."""
+    cmd = [sys.executable]
+    if nproc > 1:
+        cmd += ["-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_addr=127.0.0.1",
+                f"--master_port={_free_port()}"]
+    cmd += ["-m", "crossalign", "train", str(recipe), f"output_dir={out}",
+            f"training.per_device_train_batch_size={GLOBAL_BATCH // nproc}", *overrides]
+    path = [str(REPO / "src"), str(REPO / "tests")]
+    if force_fsdp:
+        path.insert(0, str(FORCE_FSDP))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]),
+           "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+
+
+def losses(out: Path) -> dict[int, float]:
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {h["step"]: h["loss"] for h in metrics["log_history"] if "loss" in h}
+
+
+def _check(proc):
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-6000:])
+
+
+def _write_recipe(folder: Path, model_dir: Path) -> Path:
+    pairs = [(f"Sentence number {i} is about the cat.", f"Satz Nummer {i} handelt von der Katze.") for i in range(24)]
+    tsv = folder / "pairs.tsv"
+    tsv.write_text("eng_Latn\tdeu_Latn\n" + "".join(f"{a}\t{b}\n" for a, b in pairs), encoding="utf-8")
+    inst = folder / "instructions.jsonl"
+    rows = [{"id": str(i), "lang": lang, "instruction": "Repeat.", "input": s, "output": s}
+            for i, (en, de) in enumerate(pairs) for lang, s in (("en", en), ("de", de))]
+    inst.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    cfg = {
+        "recipe": "launch-test", "output_dir": str(folder / "unused"), "seed": 1,
+        # lora_dropout 0: dropout masks differ per rank, so 1 vs 2 processes are equal only without dropout
+        "model": {"name": str(model_dir), "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0},
+        "data": {"languages": ["deu"], "parallel": [str(tsv)], "instructions": [str(inst)], "exclude_eval_sets": [],
+                 "max_pairs_per_language": None, "max_length": 128, "max_sentence_length": 32},
+        "objectives": {"lm_weight": 1.0, "contrastive_weight": 1.0, "layer": 1, "pooling": "mean", "temperature": 0.1},
+        "training": {"max_steps": 2, "learning_rate": 1e-3, "logging_steps": 1, "save_strategy": "no",
+                     "disable_tqdm": True},
+    }
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_tokenizer):
+    folder = tmp_path_factory.mktemp("launch")
+    model_dir = folder / "model"
+    build_tiny_model("llama", tiny_tokenizer, model_dir)
+    return folder, model_dir, _write_recipe(folder, model_dir)
+
+
+@pytest.fixture(scope="module")
+def reference(setup):
+    """One process, batch 8: the run every 2-process launch must reproduce, per (full, LoRA)."""
+    folder, _, recipe = setup
+    runs = {}
+    for lora in (False, True):
+        out = folder / f"ref-{'lora' if lora else 'full'}"
+        _check(launch(recipe, out, 1, f"model.lora={str(lora).lower()}"))
+        runs[lora] = out
+    return runs
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).state_dict()
+
+
+def _adapter(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(folder / "adapter_model.safetensors")
+
+
+def _assert_close(got: dict, want: dict, what: str, atol: float):
+    assert got.keys() == want.keys(), what
+    for k, v in want.items():
+        torch.testing.assert_close(got[k], v, rtol=1e-5, atol=atol, msg=f"{what}: {k}")
+
+
+def _needs_deepspeed():
+    pytest.importorskip("deepspeed", reason="DeepSpeed is not installed: pip install -e '.[deepspeed]' (make test does)")
+    if shutil.which(os.environ.get("CXX", "g++")) is None:
+        pytest.skip("DeepSpeed builds its CPU op with a C++ compiler and none was found (install g++ or set CXX)")
+
+
+@pytest.mark.slow
+def test_fresh_output_dir_race(setup, tmp_path):
+    """Every rank checked the folder while rank 0 was writing config.yaml: most launches failed with
+    'already holds a run'. Repeated 2-process launches into fresh folders all succeed now."""
+    from crossalign.precision import bf16_is_native, default_device
+
+    _, _, recipe = setup
+    for i in range(4):
+        out = tmp_path / f"run{i}"
+        proc = launch(recipe, out, 2, "training.max_steps=1", "training.bf16=auto")
+        _check(proc)
+        assert (out / "model" / "config.json").is_file()
+        # `auto` stays as written in the saved config (a GPU re-run resolves it there); its value is in metrics.json
+        assert yaml.safe_load((out / "config.yaml").read_text())["training"]["bf16"] == "auto"
+        resolved = json.loads((out / "metrics.json").read_text())["resolved_auto"]
+        assert resolved == {"training.bf16": bf16_is_native(default_device())}
+    # A second launch into a finished run is refused on every rank (one line per rank that gets to print it), and changes nothing.
+    before = sorted(p.name for p in out.iterdir())
+    proc = launch(recipe, out, 2, "training.max_steps=1")
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("crossalign train: error: output_dir")]
+    # torchrun stops the other rank as soon as one exits, so one or two ranks print the line
+    assert proc.returncode != 0 and errors and "already holds a run" in errors[0], proc.stderr[-3000:]
+    assert "/crossalign/" not in proc.stderr  # no traceback from our code (torchrun prints its own summary)
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_two_processes_through_the_cli_equal_one(engine, lora, setup, tmp_path, request):
+    if engine.startswith("zero"):
+        _needs_deepspeed()
+    reference = request.getfixturevalue("reference")  # after the skip: no reference runs for a skipped test
+    _, model_dir, recipe = setup
+    out = tmp_path / "run"
+    proc = launch(recipe, out, 2, f"model.lora={str(lora).lower()}", *ENGINES[engine], force_fsdp=engine == "fsdp")
+    _check(proc)
+    ref = reference[lora]
+    metrics = json.loads((out / "metrics.json").read_text())
+    par = metrics["parallelism"]
+    assert par["num_processes"] == 2
+    if engine == "ddp":
+        assert par["distributed_type"] == "MULTI_CPU"
+    elif engine.startswith("zero"):
+        assert par["distributed_type"] == "DEEPSPEED" and par["zero_stage"] == int(engine[-1])
+    else:  # really FSDP 2, one unit per decoder layer (plus the root), not the root alone
+        assert par["distributed_type"] == "FSDP" and par["fsdp_version"] == 2, par
+        layers = [u for u in par["fsdp_units"] if u.split(".")[-2:-1] == ["layers"]]
+        assert len(layers) == 2 and "<root>" in par["fsdp_units"], par["fsdp_units"]
+    assert metrics["model"]["parameters"] == json.loads((ref / "metrics.json").read_text())["model"]["parameters"]
+    # DeepSpeed and FSDP reduce in fp32 in another order than one process: equal to fp32 rounding.
+    got, want = losses(out), losses(ref)
+    assert len(want) == 2 and got.keys() == want.keys()
+    for step in want:
+        assert got[step] == pytest.approx(want[step], abs=1e-6, rel=1e-6), (step, got, want)
+    _assert_close(_weights(out / "model"), _weights(ref / "model"), f"{engine} model", atol=1e-6)
+    if lora:
+        _assert_close(_adapter(out / "adapter"), _adapter(ref / "adapter"), f"{engine} adapter", atol=1e-6)
+        # the merged model is the base plus exactly the saved adapter
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), out / "adapter").merge_and_unload()
+        _assert_close(_weights(out / "model"), merged.state_dict(), f"{engine} adapter merged", atol=1e-6)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary folders left behind"
+
+
+def test_fsdp_in_one_process_is_refused_before_loading(setup, tmp_path):
+    from crossalign.cli import main
+
+    _, _, recipe = setup
+    out = tmp_path / "run"
+    assert main(["train", str(recipe), f"output_dir={out}", *ENGINES["fsdp"]]) == 2
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_fsdp_that_accelerate_drops_is_an_error(setup, tmp_path):
+    """On CPU Accelerate drops the FSDP plugin and would train plain DDP, exit 0: refused instead."""
+    _, _, recipe = setup
+    out = tmp_path / "run"
+    proc = launch(recipe, out, 2, *ENGINES["fsdp"])
+    assert proc.returncode != 0, proc.stderr[-3000:]
+    assert "training.fsdp is set but Accelerate did not enable FSDP" in proc.stderr and "/crossalign/" not in proc.stderr
+    assert not out.exists()
+
+
+def test_auto_is_kept_in_the_config_and_resolved_for_the_trainer(tmp_path):
+    from crossalign.config import load_config, to_dict
+    from crossalign.precision import bf16_is_native, default_device
+    from crossalign.training.config import TrainConfig, resolve_auto, stage_configs, training_kwargs
+
+    base = {"output_dir": str(tmp_path), "stages": [{"name": "a"}, {"name": "b", "training": {"max_steps": 3}}]}
+    cfg = load_config(TrainConfig, None, ["training.bf16=auto"], base=base)
+    assert cfg.training["bf16"] == "auto" and to_dict(cfg)["training"]["bf16"] == "auto"
+    native = bf16_is_native(default_device())
+    for _, scfg in stage_configs(cfg):
+        assert scfg.training["bf16"] == "auto"
+        assert training_kwargs(scfg)["bf16"] is native
+    assert resolve_auto(cfg.training) == {"bf16": native}
+    cfg = load_config(TrainConfig, None, [f"output_dir={tmp_path}", "training.bf16=true"])
+    assert cfg.training["bf16"] is True and resolve_auto(cfg.training) == {}
