@@ -1,19 +1,13 @@
 """The method-comparison driver (experiments/compare_methods.py) end to end in a tiny mode, so CI covers it."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
+from conftest import load_experiment
 
 def _load():
-    spec = importlib.util.spec_from_file_location("compare_methods", ROOT / "experiments" / "compare_methods.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_experiment("compare_methods")
 
 
 @pytest.mark.slow

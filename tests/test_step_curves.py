@@ -1,19 +1,14 @@
 """The step-curve driver (experiments/step_curves.py) end to end in a tiny mode: 2 configurations x steps 1,2."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_experiment
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("step_curves", ROOT / "experiments" / "step_curves.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_experiment("step_curves")
 
 
 def test_step_curves_refuses_test_data(tmp_path):

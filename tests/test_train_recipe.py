@@ -155,4 +155,5 @@ def test_layer_auto_chooses_on_flores_dev_in_the_objectives_geometry(similarity,
     assert len(seen) == 1 and seen[0]["geometry"] == geometry
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["layer"] in (1, 2)  # a transformer block, never the embedding table
+    assert metrics["resolved_auto"]["objectives.layer_geometry"] == geometry
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["objectives"]["layer"] == "auto"  # kept as written

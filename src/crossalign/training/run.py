@@ -69,22 +69,24 @@ def _barrier(state) -> None:
         state.wait_for_everyone()
 
 
-def _resolve_layer(cfg: TrainConfig, lm, tok) -> None:
+def _resolve_layer(cfg: TrainConfig, lm, tok) -> dict:
+    """Resolve `objectives.layer: auto`; returns what it resolved to (for metrics.json), {} for a number."""
     if str(cfg.objectives.layer).lower() != "auto":
         try:
             cfg.objectives.layer = int(cfg.objectives.layer)
         except ValueError:
             raise CrossalignError(f"objectives.layer must be an integer or 'auto', got {cfg.objectives.layer!r}") from None
-        return
+        return {}
     if not cfg.objectives.contrastive_weight:
         cfg.objectives.layer = 0
-        return
+        return {"objectives.layer": 0}
     from crossalign.analysis import suggest_layer
 
     geometry = cfg.objectives.resolved_layer_geometry()
     cfg.objectives.layer = int(suggest_layer(lm, tok, cfg.data.languages, pivot=cfg.data.pivot, data_dir=cfg.data.data_dir,
                                              pooling=cfg.objectives.pooling, geometry=geometry))
     log.info("layer=auto chose hidden_states[%d] (best FLORES-dev retrieval, %s geometry)", cfg.objectives.layer, geometry)
+    return {"objectives.layer": cfg.objectives.layer, "objectives.layer_geometry": geometry, "layer_chosen_on": "flores200:dev"}
 
 
 def latest_complete_checkpoint(folder: Path) -> str | None:
@@ -186,7 +188,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
         return TrainResult(final)
     set_seed(cfg.seed)
     lm, tok = load_model_and_tokenizer(model_name, dtype=cfg.model.dtype, padding_side="right")
-    _resolve_layer(cfg, lm, tok)
+    layer_auto = _resolve_layer(cfg, lm, tok)
     if cfg.model.lora:
         lm = apply_lora(lm, r=cfg.model.lora_r, alpha=cfg.model.lora_alpha, dropout=cfg.model.lora_dropout,
                         target_modules=cfg.model.lora_target_modules, gradient_checkpointing=cfg.model.gradient_checkpointing)
@@ -242,7 +244,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     metrics = {
         "stage": name, "model": model_info(lm), "layer": cfg.objectives.layer, "data": counts, "train": result.metrics,
         "global_step": trainer.state.global_step, "wall_seconds": round(wall, 1),
-        "resolved_auto": {f"training.{k}": v for k, v in resolve_auto(cfg.training).items()},
+        "resolved_auto": {**{f"training.{k}": v for k, v in resolve_auto(cfg.training).items()}, **layer_auto},
         "parallelism": parallelism, "log_history": trainer.state.log_history,
     }
     if main:
