@@ -23,7 +23,10 @@ def test_demo_tiny_mode_writes_the_report(tmp_path, tiny_gemma_dir, shared_data)
     assert (out / "afp" / "model" / "config.json").is_file()
     assert (out / "analysis-compare").is_dir() and any((out / "analysis-compare").glob("*.png"))
     meta = json.loads((out / "demo.json").read_text())
-    assert meta["layer"] == 1 and len(meta["commands"]) == 4
+    assert meta["layer"] == 1 and len(meta["commands"]) == 4 and "Layer 1 was set by --layer." in report
     # a second demo into the same folder needs --overwrite, which replaces only a demo folder
     assert main(argv) == 2
-    assert main(argv + ["--overwrite"]) == 0
+    auto = [("auto" if a == "1" and argv[i - 1] == "--layer" else a) for i, a in enumerate(argv)]
+    assert main(auto + ["--overwrite"]) == 0
+    report = (out / "REPORT.md").read_text()
+    assert "was set by layer=auto: best FLORES-dev retrieval in the raw geometry" in report  # afp-cpu trains cosine

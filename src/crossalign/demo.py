@@ -146,6 +146,8 @@ def write_report(out: Path, meta: dict) -> Path:
              f"Trained model: `{meta['model_dir']}` (a plain transformers folder).", ""]
     lines += alignment_table(base, aligned, json.loads((out / "analysis-compare" / "compare.json").read_text(encoding="utf-8")),
                              layer, meta["langs"])
+    if meta.get("layer_chosen_by"):
+        lines += ["", f"Layer {layer} was set by {meta['layer_chosen_by']}."]
     lines += ["", "![retrieval before/after](analysis-compare/compare_heatmap.png)", "",
               "![change per geometry](analysis-compare/compare_geometries.png)", "",
               "![per-language curves](analysis-compare/compare_curves.png)", "",
@@ -200,6 +202,9 @@ def run(args) -> int:
             elif name == "report":
                 metrics = json.loads((out / "afp" / "metrics.json").read_text(encoding="utf-8"))
                 meta["layer"] = metrics["layer"]  # resolved, also when it was `auto`
+                auto = metrics.get("resolved_auto", {})
+                meta["layer_chosen_by"] = (f"layer=auto: best FLORES-dev retrieval in the {auto['objectives.layer_geometry']} "
+                                           "geometry" if "objectives.layer_geometry" in auto else "--layer")
                 logged = [h for h in metrics["log_history"] if "loss" in h]
                 meta["train"] = {"steps": metrics["global_step"], "wall_seconds": metrics["wall_seconds"],
                                  "first_logged": logged[0] if logged else None, "last_logged": logged[-1] if logged else None,
