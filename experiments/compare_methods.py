@@ -56,23 +56,44 @@ def run_dir(out: Path, method: str, seed: int) -> Path:
     return out / (method if method == "base" else f"{method}-s{seed}")
 
 
+def parse_variants(specs: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """--variant NAME=METHOD:key=value,key=value -> {NAME: (METHOD, [key=value, ...])}: a method's -cpu recipe
+    under another name with its own overrides (e.g. afp-std=afp:objectives.similarity=standardized)."""
+    out = {}
+    for spec in specs:
+        name, sep, rest = spec.partition("=")
+        method, _, overrides = rest.partition(":")
+        if not sep or not name or method not in METHODS or method == "base" or name in METHODS:
+            sys.exit(f"bad --variant {spec!r}: use NAME=METHOD:key=value,... with METHOD one of "
+                     f"{', '.join(m for m in METHODS if m != 'base')} and a new NAME")
+        out[name] = (method, [kv for kv in overrides.split(",") if kv])
+    return out
+
+
+def method_of(name: str, args) -> str:
+    """The recipe family of a method or variant name."""
+    return args.variants[name][0] if name in args.variants else name
+
+
 def train(method: str, seed: int, args, out: Path) -> tuple[str, dict | None]:
     """The model to evaluate and the training metrics (None for the base model)."""
     if method == "base":
         return args.model, None
     d = run_dir(out, method, seed) / "train"
-    stages = ["stage1", "stage2"] if method == "alignx" else []
+    family = method_of(method, args)
+    stages = ["stage1", "stage2"] if family == "alignx" else []
     final = d / stages[-1] if stages else d
     if not (final / "metrics.json").is_file():
         own = [kv.split(":", 1)[1] for kv in args.set_for if kv.split(":", 1)[0] == method]
-        argv = ["train", f"{method}-cpu", f"output_dir={d}", f"seed={seed}", f"model.name={args.model}",
+        own += args.variants[method][1] if method in args.variants else []
+        argv = ["train", f"{family}-cpu", f"output_dir={d}", f"seed={seed}", f"model.name={args.model}",
                 f"data.languages=[{args.langs}]", *args.set, *own]
         if stages:  # AlignX's two stages share the budget 2:1, as its -cpu recipe does
             first = round(2 * args.steps / 3)
             argv += [f"stages.0.training.max_steps={first}", f"stages.1.training.max_steps={args.steps - first}",
                      f"stages.0.objectives.layer={args.layer}"]
         else:
-            argv += [f"training.max_steps={args.steps}"] + ([f"objectives.layer={args.layer}"] if method != "sft" else [])
+            argv += [f"training.max_steps={args.steps}"] + ([f"objectives.layer={args.layer}"] if family != "sft" else [])
         if args.data_dir:
             argv.append(f"data.data_dir={args.data_dir}")
         if d.exists():
@@ -352,6 +373,61 @@ def paired_eval_section(results: dict[str, list[dict]], bpb_langs: list[str], ar
     return lines
 
 
+# ----------------------------------------------------------------------------------------- targets (issue 12)
+
+
+def targets(results: dict[str, list[dict]], args) -> list[dict]:
+    """The issue's targets for `--best`: {target, aim, measured, interval, met, command, split} each; `met` is
+    None when the figure was not measured. Absolute aims compare the figure; "above" aims need the paired
+    95% interval above 0."""
+    command = "python " + " ".join(sys.argv)
+    best, base = (results.get(args.best) or [None])[0], (results.get("base") or [None])[0]
+    out = []
+
+    def add(name, aim, measured, ok, split, interval=None):
+        out.append({"target": name, "aim": aim, "measured": measured, "interval": interval,
+                    "met": None if measured is None else bool(ok(measured, interval)), "method": args.best,
+                    "command": command, "split": split})
+
+    geo = (best or {}).get("geometries", {})
+    paired = (best or {}).get("paired_eval", {})
+    flores = f"flores200:devtest[:{args.analysis_limit}]"
+    for g, label, aims in (("raw", "raw-cosine", (90, 40, 70)), ("per-language", "per-language standardized", (98, 88, 96))):
+        langs = (geo.get(g) or {}).get("languages", {})
+        mean = 100 * statistics.mean(langs.values()) if langs else None
+        iv = paired.get("base", {}).get("retrieval", {}).get(g)
+        add(f"{label} P@1, mean over languages, at the aligned layer", f">= {aims[0]}", mean,
+            lambda m, _, a=aims[0]: m >= a, flores, iv)
+        for lang, aim in (("swh_Latn", aims[1]), ("est_Latn", aims[2])):
+            v = langs.get(lang)
+            add(f"{label} P@1, {lang.split('_')[0]}, at the aligned layer", f">= {aim}", None if v is None else 100 * v,
+                lambda m, _, a=aim: m >= a, flores)
+    bb, mb = (base or {}).get("bpb", {}), (best or {}).get("bpb", {})
+    rel = {lang: 100 * (mb[lang] / bb[lang] - 1) for lang in mb if bb.get(lang)}
+    bpb_iv = ((paired.get("base", {}).get("bpb", {}).get("avg") or {}).get("groups") or {}).get("eng_Latn")
+    add("English bits per byte, change vs base (%)", "<= +1%", rel.get("eng_Latn"), lambda m, _: m <= 1.0,
+        f"flores200:devtest[:{args.bpb_limit}]", bpb_iv)
+    add("worst language's bits per byte, change vs base (%)", "<= +2%", max(rel.values()) if rel else None,
+        lambda m, _: m <= 2.0, f"flores200:devtest[:{args.bpb_limit}]")
+    mt = ((paired.get("base", {}).get("mt", {}).get("avg")) or {}).get("average")
+    add(f"{args.mt_shots}-shot chrF++ averaged over both directions of {args.mt_langs}, change vs base",
+        "above base, paired interval above 0", None if mt is None else mt["delta"], lambda m, iv: iv["low"] > 0,
+        f"flores200:devtest[:{args.mt_limit}]", mt)
+    for task in ("xcopa", "xstorycloze"):
+        for ref in EVAL_REFS:
+            iv = paired.get(ref, {}).get("icl", {}).get(f"{task}/0-shot")
+            add(f"cross-lingual 0-shot {task}, non-English average, change vs {ref} (points)",
+                f"above {ref}, paired interval above 0", None if iv is None else iv["delta"], lambda m, i: i["low"] > 0,
+                f"{task} test[:{args.eval_limit}]", iv)
+    return out
+
+
+def write_targets(out: Path, results: dict[str, list[dict]], args) -> Path:
+    path = out / "targets.json"
+    path.write_text(json.dumps(targets(results, args), indent=1) + "\n", encoding="utf-8")
+    return path
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--output", required=True)
@@ -380,15 +456,21 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every recipe")
     ap.add_argument("--set-for", action="append", default=[], metavar="METHOD:KEY=VALUE",
                     help="extra override for one method's recipe, e.g. afp:objectives.contrastive_weight=5")
+    ap.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME=METHOD:KEY=VALUE,...",
+                    help="a method's -cpu recipe under a new name with its own overrides, listed in --methods by NAME, "
+                         "e.g. afp-std=afp:objectives.similarity=standardized,objectives.contrastive_weight=1")
+    ap.add_argument("--best", default="afp", help="the method (or variant) whose figures targets.json checks")
     args = ap.parse_args(argv)
     args.langs = ",".join(languages.parse_list(args.langs))
     langs = args.langs.split(",")
     out = Path(args.output)
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods + [kv.split(":", 1)[0] for kv in args.set_for] if m not in METHODS]
+    args.variants = parse_variants(args.variants)
+    unknown = [m for m in methods + [kv.split(":", 1)[0] for kv in args.set_for] + [args.best]
+               if m not in METHODS and m not in args.variants]
     if unknown:
-        sys.exit(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+        sys.exit(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} or a --variant name")
     results: dict[str, list[dict]] = {}
     t0 = time.time()
     for method in methods:
@@ -396,11 +478,12 @@ def main(argv=None) -> int:
             model, metrics = train(method, seed, args, out)
             d = run_dir(out, method, seed)
             measure(model, d, args, data)
-            aligned = method in ("contrastive", "afp", "alignx") and metrics and isinstance(metrics.get("layer"), int)
+            aligned = method_of(method, args) in ("contrastive", "afp", "alignx") and metrics and isinstance(metrics.get("layer"), int)
             layer = metrics["layer"] if aligned else args.layer  # base/sft: read where the others align
             results.setdefault(method, []).append(collect(d, metrics, layer, args))
             add_paired_eval(results, out, args)
             write_results(out, results, args, langs)  # after every run, so partial results are readable
+            write_targets(out, results, args)
     print(f"wrote {out / 'RESULTS.md'} in {(time.time() - t0) / 60:.1f} min")
     return 0
 

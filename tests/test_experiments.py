@@ -19,7 +19,8 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
             "--analysis-limit", "6", "--shots", "0", "--eval-limit", "2", "--mt-langs", "swh", "--mt-shots", "1",
             "--mt-limit", "1", "--bpb-limit", "2",
             "--set", "data.max_pairs_per_language=12", "--set", "training.per_device_train_batch_size=4",
-            "--set", "data.max_length=512", "--set-for", "sft:training.learning_rate=0.000123"]
+            "--set", "data.max_length=512", "--set-for", "sft:training.learning_rate=0.000123",
+            "--variant", "alignx-std=alignx:stages.0.objectives.similarity=standardized", "--best", "alignx"]
     assert _load().main(argv) == 0
     res = json.loads((out / "results.json").read_text())["results"]
     assert set(res) == {"base", "sft", "alignx"}
@@ -47,5 +48,28 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
     ret = res["alignx"][0]["paired_eval"]["base"]["retrieval"]
     assert set(ret) == {"raw", "centered", "global", "per-language"} and ret["global"]["resamples"] == 1000
     assert "## Retrieval in every geometry" in md and "P@1 vs base at the training layer" in md
+    tg = json.loads((out / "targets.json").read_text())
+    assert len(tg) == 13 and all({"aim", "measured", "interval", "met", "command", "split"} <= set(t) for t in tg)
+    assert all(isinstance(t["met"], bool) == (t["measured"] is not None) for t in tg) and all(t["method"] == "alignx" for t in tg)
+    assert [t["measured"] for t in tg if "est," in t["target"]] == [None, None]  # Estonian was not analysed here
+    assert next(t for t in tg if t["target"].startswith("raw-cosine P@1, mean"))["measured"] == pytest.approx(
+        100 * sum(res["alignx"][0]["p_at_1"].values()) / 2)
     # a second call reuses every finished piece (training, analysis cells, eval cells) and rewrites the tables
     assert _load().main(argv) == 0
+
+
+def test_variants_train_their_family_recipe_with_their_overrides(tmp_path, monkeypatch):
+    mod = _load()
+    calls = []
+    monkeypatch.setattr(mod, "call", calls.append)
+    args = type("Args", (), {"model": "m", "langs": "deu_Latn", "set": [], "set_for": ["afp-std:seed=3"], "steps": 6,
+                             "layer": 11, "data_dir": None,
+                             "variants": mod.parse_variants(["afp-std=afp:objectives.similarity=standardized,objectives.contrastive_weight=1"])})()
+    with pytest.raises(FileNotFoundError):  # no metrics.json: the patched call trained nothing
+        mod.train("afp-std", 0, args, tmp_path)
+    argv = calls[0]
+    assert argv[:2] == ["train", "afp-cpu"] and "objectives.similarity=standardized" in argv
+    assert "objectives.contrastive_weight=1" in argv and "seed=3" in argv and "objectives.layer=11" in argv
+    assert f"output_dir={tmp_path / 'afp-std-s0' / 'train'}" in argv
+    with pytest.raises(SystemExit, match="bad --variant"):
+        mod.parse_variants(["afp=afp:x=1"])  # a variant may not shadow a method
