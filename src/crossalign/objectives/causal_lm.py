@@ -14,6 +14,7 @@ are spread over micro-batches and GPUs. Without it the loss is the mean over thi
 from __future__ import annotations
 
 import torch
+import torch.utils.checkpoint
 from transformers.loss.loss_utils import ForCausalLMLoss
 
 IGNORE_INDEX = -100
@@ -43,3 +44,119 @@ def causal_lm_loss(
         logits, None if shifted else labels, vocab_size=logits.shape[-1], num_items_in_batch=num_items_in_batch,
         ignore_index=IGNORE_INDEX, shift_labels=labels if shifted else None,
     )
+
+
+# ---------------------------------------------------------------- from hidden states, chunk by chunk
+
+# Logit elements per chunk (fp32: 4 bytes each): 2**25 = 128 MiB of logits, i.e. 128 positions of Gemma 3's
+# 262,144-token vocabulary, 1,024 of a 32k one. Cross-entropy needs about 3 such buffers at once.
+CHUNK_LOGITS = 2**25
+LM_LOSS_MODES = ("auto", "chunked", "full")
+# `auto` projects chunk by chunk from this vocabulary size on (Llama 3: 128k, Qwen 2: 152k, Gemma: 256k+);
+# below it a full [positions, vocabulary] tensor is small and one projection is a little faster.
+CHUNKED_FROM_VOCAB = 100_000
+
+
+def logit_softcap(config) -> float | None:
+    """The final-logit soft-capping (Gemma 2/3: cap * tanh(logits / cap)) the model's forward applies, or None.
+
+    Raises for a final-logit transformation this module does not reproduce (Cohere's `logit_scale`, Granite's
+    `logits_scaling`), so that the chunked loss can never silently differ from the model's own."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for name in ("logit_scale", "logits_scaling"):
+        value = getattr(text, name, None)
+        if value is not None and float(value) != 1.0:
+            from crossalign.errors import CrossalignError
+
+            raise CrossalignError(
+                f"{getattr(text, 'model_type', 'this model')} scales its logits ({name}={value}), which the chunked LM "
+                "loss does not reproduce: set objectives.lm_loss=full"
+            )
+    cap = getattr(text, "final_logit_softcapping", None)
+    return float(cap) if cap else None
+
+
+def _ce_sum(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module, softcap: float | None) -> torch.Tensor:
+    logits = head(hidden)
+    if softcap is not None:  # exactly as Gemma2/3ForCausalLM.forward computes it, before the fp32 upcast
+        logits = torch.tanh(logits / softcap) * softcap
+    return torch.nn.functional.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
+
+
+def fused_backend(device: torch.device | str) -> str | None:
+    """`liger` or `cce` when a fused linear-cross-entropy kernel is importable and the tensors are on CUDA, else None."""
+    if torch.device(device).type != "cuda":
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("liger_kernel") is not None:
+        return "liger"
+    if importlib.util.find_spec("cut_cross_entropy") is not None:
+        return "cce"
+    return None
+
+
+def _fused_sum(backend: str, hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module,
+               softcap: float | None) -> torch.Tensor:
+    weight, bias = head.weight, getattr(head, "bias", None)
+    if torch.is_autocast_enabled(hidden.device.type):  # the kernels take the dtype autocast would give the matmul
+        dt = torch.get_autocast_dtype(hidden.device.type)
+        hidden, weight = hidden.to(dt), weight.to(dt)
+        bias = bias.to(dt) if bias is not None else None
+    if backend == "liger":
+        from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+
+        out = liger_fused_linear_cross_entropy(hidden, weight, targets, bias=bias, ignore_index=IGNORE_INDEX,
+                                               reduction="sum", softcap=softcap)
+        return out[0] if isinstance(out, tuple) else out  # newer releases return (loss, z_loss)
+    from cut_cross_entropy import linear_cross_entropy
+
+    extra = {"bias": bias} if bias is not None else {}
+    return linear_cross_entropy(hidden, weight, targets, ignore_index=IGNORE_INDEX, softcap=softcap, reduction="sum", **extra)
+
+
+def chunked_causal_lm_loss(
+    hidden: torch.Tensor,
+    targets: torch.Tensor,
+    head: torch.nn.Module,
+    num_items_in_batch: int | torch.Tensor | None = None,
+    softcap: float | None = None,
+    chunk_size: int | None = None,
+    fused: str | None = None,
+) -> torch.Tensor:
+    """`causal_lm_loss(softcap(head(hidden)), targets, num_items_in_batch, shifted=True)` without ever holding the
+    [positions, vocabulary] logits: the same sum of -log p(target) / num_items_in_batch, the same gradients.
+
+    `hidden` [..., H] are the final (post-norm) hidden states of the positions that predict `targets` [...]
+    (already shifted; -100 = no target). Positions without a target are dropped, the rest are projected
+    `chunk_size` at a time (default: CHUNK_LOGITS // vocabulary), each chunk under activation checkpointing,
+    so backward recomputes its logits instead of keeping them: peak memory is a few chunks of logits.
+    `fused="liger"|"cce"` uses that library's fused linear-cross-entropy kernel instead (CUDA only; see
+    `fused_backend`). `head` is the model's output projection (a LoRA-wrapped head works in the plain path).
+    """
+    if num_items_in_batch is None:
+        num_items_in_batch = (targets != IGNORE_INDEX).sum()
+    if torch.is_tensor(num_items_in_batch):
+        num_items_in_batch = num_items_in_batch.clamp(min=1).to(hidden.device)
+    else:
+        num_items_in_batch = max(int(num_items_in_batch), 1)
+    h = hidden.reshape(-1, hidden.shape[-1])
+    y = targets.reshape(-1).to(h.device)
+    sel = (y != IGNORE_INDEX).nonzero().squeeze(-1)
+    if sel.numel() == 0:  # every target masked: 0, connected to the graph (as causal_lm_loss)
+        return hidden.sum() * 0.0
+    h, y = h.index_select(0, sel), y.index_select(0, sel)
+    if fused is not None:
+        total = _fused_sum(fused, h, y, head, softcap)
+    else:
+        vocab = int(head.weight.shape[0]) if hasattr(head, "weight") else int(getattr(head, "out_features"))
+        size = int(chunk_size or max(1, CHUNK_LOGITS // vocab))
+        total = None
+        for start in range(0, h.shape[0], size):
+            hc, yc = h[start:start + size], y[start:start + size]
+            if torch.is_grad_enabled():
+                part = torch.utils.checkpoint.checkpoint(_ce_sum, hc, yc, head, softcap, use_reentrant=False)
+            else:
+                part = _ce_sum(hc, yc, head, softcap)
+            total = part if total is None else total + part
+    return total / num_items_in_batch
