@@ -247,7 +247,8 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
         "global_step": trainer.state.global_step, "wall_seconds": round(wall, 1),
         "resolved_auto": {**{f"training.{k}": v for k, v in resolve_auto(cfg.training).items()}, **layer_auto,
                           **({"model.attn_implementation": getattr(lm.config, "_attn_implementation", None)}
-                             if cfg.model.attn_implementation == "auto" else {})},
+                             if cfg.model.attn_implementation == "auto" else {}),
+                          **({"objectives.lm_loss": model.lm_loss} if cfg.objectives.lm_loss == "auto" else {})},
         "parallelism": parallelism, "log_history": trainer.state.log_history,
     }
     if main:
