@@ -130,6 +130,21 @@ def test_chunked_lm_loss_with_lora(tiny_tokenizer, one_thread):
     _assert_same(g_full, g_chunk)
 
 
+def test_chunked_lm_loss_lora_on_the_head_uses_checkpointing(tiny_tokenizer, one_thread):
+    """A LoRA-wrapped output head is no plain Linear: the checkpointed chunks, same gradients."""
+    from crossalign.models import apply_lora
+
+    lm = apply_lora(_model(tiny_tokenizer, "llama").double(), r=4, dropout=0.0, target_modules="lm_head,q_proj").train()
+    for p in lm.parameters():
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.05)
+    _, t_full, g_full = _step(lm, tiny_tokenizer, "cpu", lm_loss="full")
+    _, t_chunk, g_chunk = _step(lm, tiny_tokenizer, "cpu", lm_loss="chunked", lm_loss_chunk_size=4)
+    assert any("lm_head" in k for k in g_full)
+    _assert_same(t_full, t_chunk)
+    _assert_same(g_full, g_chunk)
+
+
 def test_chunked_lm_loss_all_masked_is_zero_with_grad():
     head = torch.nn.Linear(4, 9, bias=False)
     h = torch.randn(2, 3, 4, requires_grad=True)
@@ -139,17 +154,20 @@ def test_chunked_lm_loss_all_masked_is_zero_with_grad():
     assert torch.equal(h.grad, torch.zeros_like(h))
 
 
-def test_chunked_lm_loss_matches_cross_entropy_directly():
+@pytest.mark.parametrize("method", ["forward-grad", "checkpoint"])
+@pytest.mark.parametrize("softcap", [None, 3.0])
+def test_chunked_lm_loss_matches_cross_entropy_directly(method, softcap):
     g = torch.Generator().manual_seed(0)
     head = torch.nn.Linear(6, 11, bias=True).double()
     h = torch.randn(3, 7, 6, generator=g, dtype=torch.float64, requires_grad=True)
     y = torch.randint(0, 11, (3, 7), generator=g)
     y[0, :3] = -100
     # cross-entropy in float32, as transformers' ForCausalLMLoss computes it (logits.float())
-    logits = head(h).float().reshape(-1, 11)
-    ref = torch.nn.functional.cross_entropy(logits, y.reshape(-1), ignore_index=-100, reduction="sum") / 9
+    logits = head(h)
+    logits = torch.tanh(logits / softcap) * softcap if softcap else logits
+    ref = torch.nn.functional.cross_entropy(logits.float().reshape(-1, 11), y.reshape(-1), ignore_index=-100, reduction="sum") / 9
     gref = torch.autograd.grad(ref, [h, head.weight, head.bias])
-    ours = chunked_causal_lm_loss(h, y, head, num_items_in_batch=9, chunk_size=2)
+    ours = chunked_causal_lm_loss(h, y, head, num_items_in_batch=9, chunk_size=2, softcap=softcap, method=method)
     gours = torch.autograd.grad(ours, [h, head.weight, head.bias])
     torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-6)
     for a, b in zip(gours, gref):

@@ -83,6 +83,59 @@ def _ce_sum(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module, 
     return torch.nn.functional.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
 
 
+class _LinearCrossEntropy(torch.autograd.Function):
+    """sum_i CE(softcap(h_i W^T + b), y_i), chunk by chunk, with the gradients computed in the forward.
+
+    The loss is a scalar at the end of the graph, so each chunk's gradient w.r.t. its logits (softmax - onehot)
+    is known as soon as its logits are: the forward turns it into the chunk's grad of h and adds the chunk's
+    grad of W into one buffer, then drops the logits. Backward only scales by the incoming gradient. Peak: one
+    chunk of logits and the weight gradient (which training holds anyway); no logits are recomputed."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, targets, softcap, size):
+        need_h, need_w = h.requires_grad, weight.requires_grad
+        need_b = bias is not None and bias.requires_grad
+        grad_h = torch.empty_like(h) if need_h else None
+        grad_w = torch.zeros_like(weight) if need_w else None
+        grad_b = torch.zeros_like(bias) if need_b else None
+        total = torch.zeros((), dtype=torch.float32, device=h.device)
+        for start in range(0, h.shape[0], size):
+            hc, yc = h[start:start + size], targets[start:start + size]
+            logits = torch.nn.functional.linear(hc, weight, bias)
+            capped = torch.tanh(logits / softcap) if softcap is not None else None
+            z = (capped * softcap if softcap is not None else logits).float()  # as transformers: cap, then fp32
+            lse = torch.logsumexp(z, dim=-1)
+            total += (lse - z.gather(1, yc[:, None]).squeeze(1)).sum()
+            if not (need_h or need_w or need_b):
+                continue
+            g = torch.softmax(z, dim=-1)  # d loss / d z = softmax - onehot
+            g[torch.arange(g.shape[0], device=g.device), yc] -= 1.0
+            del z, lse
+            g = g.to(logits.dtype)
+            if softcap is not None:
+                g = g * (1 - capped * capped)  # d(cap * tanh(x / cap)) / dx
+            if need_h:
+                grad_h[start:start + size] = (g @ weight.to(g.dtype)).to(h.dtype)
+            if need_w and g.dtype == hc.dtype == grad_w.dtype:
+                grad_w.addmm_(g.t(), hc)  # in place: no [vocabulary, hidden] temporary
+            elif need_w:  # mixed precision (bf16 logits, fp32 weights): a bf16 temporary
+                grad_w += (g.t() @ hc.to(g.dtype)).to(grad_w.dtype)
+            if need_b:
+                grad_b += g.sum(0).to(grad_b.dtype)
+            del g, logits, capped
+        # Kept on ctx rather than saved: backward scales them in place and hands them over (no second copy of the
+        # weight gradient), so the graph can be run backward once only.
+        ctx.grads = [grad_h, grad_w, grad_b]
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        if ctx.grads is None:
+            raise RuntimeError("the chunked LM loss can be backpropagated once only (retain_graph is not supported)")
+        grads, ctx.grads = ctx.grads, None
+        return (*(g.mul_(grad_out.to(g.dtype)) if g is not None else None for g in grads), None, None, None)
+
+
 def fused_backend(device: torch.device | str) -> str | None:
     """`liger` or `cce` when a fused linear-cross-entropy kernel is importable and the tensors are on CUDA, else None."""
     if torch.device(device).type != "cuda":
@@ -123,14 +176,17 @@ def chunked_causal_lm_loss(
     softcap: float | None = None,
     chunk_size: int | None = None,
     fused: str | None = None,
+    method: str = "auto",
 ) -> torch.Tensor:
     """`causal_lm_loss(softcap(head(hidden)), targets, num_items_in_batch, shifted=True)` without ever holding the
     [positions, vocabulary] logits: the same sum of -log p(target) / num_items_in_batch, the same gradients.
 
     `hidden` [..., H] are the final (post-norm) hidden states of the positions that predict `targets` [...]
     (already shifted; -100 = no target). Positions without a target are dropped, the rest are projected
-    `chunk_size` at a time (default: CHUNK_LOGITS // vocabulary), each chunk under activation checkpointing,
-    so backward recomputes its logits instead of keeping them: peak memory is a few chunks of logits.
+    `chunk_size` at a time (default: CHUNK_LOGITS // vocabulary). `method`: `forward-grad` (a plain nn.Linear
+    head: each chunk's gradients are computed as soon as its logits are, see _LinearCrossEntropy), `checkpoint`
+    (any head module: each chunk under activation checkpointing, its logits recomputed in backward), `auto` =
+    forward-grad where it applies. Either way peak memory is a chunk of logits, never [positions, vocabulary].
     `fused="liger"|"cce"` uses that library's fused linear-cross-entropy kernel instead (CUDA only; see
     `fused_backend`). `head` is the model's output projection (a LoRA-wrapped head works in the plain path).
     """
@@ -146,11 +202,15 @@ def chunked_causal_lm_loss(
     if sel.numel() == 0:  # every target masked: 0, connected to the graph (as causal_lm_loss)
         return hidden.sum() * 0.0
     h, y = h.index_select(0, sel), y.index_select(0, sel)
+    vocab = int(head.weight.shape[0]) if hasattr(head, "weight") else int(getattr(head, "out_features"))
+    size = int(chunk_size or max(1, CHUNK_LOGITS // vocab))
+    if method == "auto":  # a plain linear head whose weight is all here: gradients in the forward
+        method = "forward-grad" if type(head) is torch.nn.Linear and head.weight.numel() > 0 else "checkpoint"
     if fused is not None:
         total = _fused_sum(fused, h, y, head, softcap)
-    else:
-        vocab = int(head.weight.shape[0]) if hasattr(head, "weight") else int(getattr(head, "out_features"))
-        size = int(chunk_size or max(1, CHUNK_LOGITS // vocab))
+    elif method == "forward-grad" and torch.is_grad_enabled():
+        total = _LinearCrossEntropy.apply(h, head.weight, head.bias, y, softcap, size)
+    else:  # any head module (LoRA-wrapped, ZeRO-3 gathered by its hooks): logits recomputed in backward
         total = None
         for start in range(0, h.shape[0], size):
             hc, yc = h[start:start + size], y[start:start + size]
