@@ -304,3 +304,30 @@ def test_gradient_checkpointing_equal_gradients_and_early_exit(tiny_tokenizer, o
     _assert_same(results[False][0], results[True][0])
     _assert_same(results[False][1], results[True][1])
     assert len(results[True][1]) == len([p for p in lm.parameters() if p.requires_grad])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_chunked_lm_loss_under_bf16_autocast(device):
+    """fp32 weights under bf16 autocast (the recipes' `bf16: true`): both chunked methods agree with the full loss."""
+    g = torch.Generator().manual_seed(0)
+    head = torch.nn.Linear(16, 300, bias=False).to(device)
+    h0 = torch.randn(2, 9, 16, generator=g).to(device)
+    y = torch.randint(0, 300, (2, 9), generator=g).to(device)
+    y[:, :2] = -100
+    out = {}
+    for method in ("full", "forward-grad", "checkpoint"):
+        h = h0.clone().requires_grad_(True)
+        head.zero_grad(set_to_none=True)
+        with torch.autocast(device, dtype=torch.bfloat16):
+            if method == "full":
+                from crossalign.objectives.causal_lm import causal_lm_loss
+
+                loss = causal_lm_loss(head(h), y, shifted=True)
+            else:
+                loss = chunked_causal_lm_loss(h, y, head, chunk_size=4, method=method)
+        loss.backward()
+        assert h.grad.dtype == torch.float32 and head.weight.grad.dtype == torch.float32
+        out[method] = (loss.detach(), h.grad, head.weight.grad)
+    for method in ("forward-grad", "checkpoint"):
+        for a, b in zip(out[method], out["full"]):
+            torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-3)

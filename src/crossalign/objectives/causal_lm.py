@@ -114,12 +114,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
             g = g.to(logits.dtype)
             if softcap is not None:
                 g = g * (1 - capped * capped)  # d(cap * tanh(x / cap)) / dx
+            # Plain matmuls: under autocast they run in its dtype (with its cached cast of the weight), as the
+            # forward's projection did; without it every dtype here is the weight's.
             if need_h:
-                grad_h[start:start + size] = (g @ weight.to(g.dtype)).to(h.dtype)
+                grad_h[start:start + size] = (g @ weight).to(h.dtype)
             if need_w and g.dtype == hc.dtype == grad_w.dtype:
                 grad_w.addmm_(g.t(), hc)  # in place: no [vocabulary, hidden] temporary
-            elif need_w:  # mixed precision (bf16 logits, fp32 weights): a bf16 temporary
-                grad_w += (g.t() @ hc.to(g.dtype)).to(grad_w.dtype)
+            elif need_w:  # mixed precision (bf16 logits, fp32 weights): one bf16 temporary, added without upcasting it
+                grad_w.add_(g.t() @ hc)
             if need_b:
                 grad_b += g.sum(0).to(grad_b.dtype)
             del g, logits, capped
