@@ -92,41 +92,29 @@ def _objective_batch(batch: dict, objective: str, T: int) -> dict:
     return batch if objective == "afp" else seq
 
 
-def run_one(mode: str, steps: int, warmup: int, data_dir: str | None, B: int = B, T: int = T, layer: int = LAYER,
-            objective: str = "afp", similarity: str = "cosine") -> dict:
+def step_functions(model, batch: dict, objective: str, layer: int, special: list[int], device_type: str = "cpu",
+                   bf16: bool = False, naive_bf16: bool = False):
+    """(ours, naive): closures that compute one step's loss (call .backward() on it) for `model` (an AlignmentModel)
+    on `batch`. ours = AlignmentModel (bf16 autocast when `bf16`); naive = full forwards with
+    output_hidden_states=True and logits at every position (bf16 autocast only when `naive_bf16`)."""
     import torch
 
-    from crossalign.models import apply_lora, load_model_and_tokenizer
     from crossalign.objectives import ContrastiveLoss
-    from crossalign.objectives.composite import AlignmentModel
-    from crossalign.pooling import pool, span_mean_pool, special_token_ids
-    from crossalign.precision import bf16_is_native
-    from crossalign.training.config import ObjectiveConfig
+    from crossalign.pooling import pool, span_mean_pool
 
-    torch.manual_seed(0)
-    impl, kind = mode.split("-")
-    lm, tok = load_model_and_tokenizer("gemma-3-270m")
-    if kind == "lora":
-        lm = apply_lora(lm)
-    lm.train()
-    batch = _objective_batch(_batch(tok, data_dir, B, T), objective, T)
-    special = special_token_ids(tok)
-    cfg = ObjectiveConfig(layer=layer, pooling="mean", similarity=similarity if impl == "ours" else "cosine", **OBJECTIVES[objective])
-    model = AlignmentModel(lm, cfg, special)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-5)
+    lm, cfg, w = model.lm, model.cfg, model.weights
     closs = ContrastiveLoss(temperature=cfg.temperature)
-    w = model.weights
-
-    # Emulated bf16 (AVX2-only CPUs) is ~5x slower than fp32, so "ours" uses what the recipes' `bf16: auto` picks.
-    use_bf16 = bf16_is_native("cpu")
 
     def ours():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
             terms = model(**batch)
             return model.combine(terms)
 
     def naive():
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=naive_bf16):
+            return _naive_loss()
+
+    def _naive_loss():
         loss = 0.0
         if "x_input_ids" in batch:
             ids = torch.cat([batch["x_input_ids"], batch["y_input_ids"]])
@@ -148,6 +136,34 @@ def run_one(mode: str, steps: int, warmup: int, data_dir: str | None, B: int = B
                 loss = loss + w["language_matching"] * model.language_matching.compute_loss_from_embeddings(emb, langs)
         return loss
 
+    return ours, naive
+
+
+def run_one(mode: str, steps: int, warmup: int, data_dir: str | None, B: int = B, T: int = T, layer: int = LAYER,
+            objective: str = "afp", similarity: str = "cosine") -> dict:
+    import torch
+
+    from crossalign.models import apply_lora, load_model_and_tokenizer
+    from crossalign.objectives.composite import AlignmentModel
+    from crossalign.pooling import special_token_ids
+    from crossalign.precision import bf16_is_native
+    from crossalign.training.config import ObjectiveConfig
+
+    torch.manual_seed(0)
+    impl, kind = mode.split("-")
+    lm, tok = load_model_and_tokenizer("gemma-3-270m")
+    if kind == "lora":
+        lm = apply_lora(lm)
+    lm.train()
+    batch = _objective_batch(_batch(tok, data_dir, B, T), objective, T)
+    special = special_token_ids(tok)
+    cfg = ObjectiveConfig(layer=layer, pooling="mean", similarity=similarity if impl == "ours" else "cosine", **OBJECTIVES[objective])
+    model = AlignmentModel(lm, cfg, special)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-5)
+    # Emulated bf16 (AVX2-only CPUs) is ~5x slower than fp32, so "ours" uses what the recipes' `bf16: auto` picks.
+    use_bf16 = bf16_is_native("cpu")
+    ours, naive = step_functions(model, batch, objective, layer, special, "cpu", use_bf16, naive_bf16=False)
     step_fn = ours if impl == "ours" else naive
     times, losses = [], []
     for s in range(warmup + steps):

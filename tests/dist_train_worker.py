@@ -26,6 +26,8 @@ OBJECTIVES = {
     "contrastive": dict(lm_weight=0.0, contrastive_weight=1.0, contrastive_input="pairs", layer=1, pooling="last"),
     "sft": dict(lm_weight=1.0, contrastive_weight=0.0),
 }
+# the chunked LM loss (objectives/causal_lm.py) under DDP: several chunks per micro-batch
+OBJECTIVES["afp-chunked"] = dict(OBJECTIVES["afp"], lm_loss="chunked", lm_loss_chunk_size=8)
 
 
 def synthetic_items(n: int, vocab: int, seed: int = 0) -> list[dict]:

@@ -45,7 +45,8 @@ def model_dir(tmp_path_factory, tiny_tokenizer):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("objective,accum", [("afp", 1), ("afp", 2), ("alignx", 1), ("alignx", 2), ("contrastive", 1), ("sft", 2)])
+@pytest.mark.parametrize("objective,accum", [("afp", 1), ("afp", 2), ("afp-chunked", 2), ("alignx", 1), ("alignx", 2),
+                                             ("contrastive", 1), ("sft", 2)])
 def test_two_processes_equal_one(objective, accum, model_dir, tmp_path):
     # 1 process x batch 8 vs 2 processes x batch 4: the same global batch at every micro-step.
     single = _run(model_dir, tmp_path, "single", objective, batch=8, accum=accum, nproc=1)

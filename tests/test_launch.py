@@ -151,7 +151,8 @@ def test_fresh_output_dir_race(setup, tmp_path):
         # `auto` stays as written in the saved config (a GPU re-run resolves it there); its value is in metrics.json
         assert yaml.safe_load((out / "config.yaml").read_text())["training"]["bf16"] == "auto"
         resolved = json.loads((out / "metrics.json").read_text())["resolved_auto"]
-        assert resolved == {"training.bf16": bf16_is_native(default_device())}
+        assert resolved == {"training.bf16": bf16_is_native(default_device()), "model.attn_implementation": "sdpa",
+                            "objectives.lm_loss": "full"}  # the tiny model: sdpa, and a small vocabulary
     # A second launch into a finished run is refused on every rank (one line per rank that gets to print it), and changes nothing.
     before = sorted(p.name for p in out.iterdir())
     proc = launch(recipe, out, 2, "training.max_steps=1")

@@ -157,3 +157,21 @@ def test_layer_auto_chooses_on_flores_dev_in_the_objectives_geometry(similarity,
     assert metrics["layer"] in (1, 2)  # a transformer block, never the embedding table
     assert metrics["resolved_auto"]["objectives.layer_geometry"] == geometry
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["objectives"]["layer"] == "auto"  # kept as written
+
+
+@pytest.mark.parametrize("attn, lm_loss", [("auto", "chunked"), ("eager", "auto")])
+def test_attn_implementation_and_lm_loss_reach_the_run(tmp_path, tiny_gemma_dir, attn, lm_loss):
+    recipe = _recipe(tmp_path, tiny_gemma_dir, model={"attn_implementation": attn, "gradient_checkpointing": True},
+                     objectives={"lm_loss": lm_loss}, training={"max_steps": 1})
+    assert main(["train", str(recipe)]) == 0
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model"]["attn_implementation"] == attn and saved["objectives"]["lm_loss"] == lm_loss  # kept as written
+    if attn == "auto":
+        assert metrics["resolved_auto"]["model.attn_implementation"] == "sdpa"
+    else:
+        assert "model.attn_implementation" not in metrics["resolved_auto"]
+    if lm_loss == "auto":  # the tiny model's 400-token vocabulary: the full logits are small
+        assert metrics["resolved_auto"]["objectives.lm_loss"] == "full"
+    assert any("loss_lm" in h for h in metrics["log_history"])

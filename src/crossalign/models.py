@@ -93,11 +93,12 @@ def _remove_gguf_quantization(model) -> None:
             pass
 
 
-def _load_gguf(path: Path, dtype=torch.float32):
+def _load_gguf(path: Path, dtype=torch.float32, attn_implementation: str | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype, **extra)
     _remove_gguf_quantization(model)
     return model, tok
 
@@ -280,15 +281,77 @@ def _adapter_base(adapter_dir: Path, base_model: str | None = None) -> str:
     return str(base)
 
 
-def _load_base(kind: str, source: str, dtype, name: str):
+ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "flash_attention_2", "eager")
+
+
+def _flash_attn_available() -> tuple[bool, str]:
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn") is None:
+        return False, "flash_attn is not installed (pip install flash-attn)"
+    if not torch.cuda.is_available():
+        return False, "it runs on CUDA GPUs only and none is visible"
+    return True, ""
+
+
+def resolve_attn_implementation(value: str | None, model=None) -> str:
+    """`model.attn_implementation` for a model (a config, or anything `load_model_and_tokenizer` takes).
+
+    auto = `sdpa` where the architecture supports it, else `eager`; `flash_attention_2` needs the flash_attn
+    package and a CUDA GPU; anything else is a one-line CrossalignError."""
+    v = "auto" if value is None else str(value).strip().lower()
+    if v not in ATTN_IMPLEMENTATIONS:
+        raise CrossalignError(f"model.attn_implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)}, got {value!r}")
+    if v == "eager":
+        return v
+    if v == "flash_attention_2":
+        ok, why = _flash_attn_available()
+        if not ok:
+            raise CrossalignError(f"model.attn_implementation=flash_attention_2 is not usable here: {why}; use sdpa or auto")
+    cls = _causal_lm_class(model)
+    if v == "flash_attention_2":
+        if cls is not None and not getattr(cls, "_supports_flash_attn", True):
+            raise CrossalignError(f"{cls.__name__} does not support flash_attention_2: use sdpa or eager")
+        return v
+    supports = True if cls is None else bool(getattr(cls, "_supports_sdpa", False))
+    if v == "sdpa" and not supports:
+        raise CrossalignError(f"{cls.__name__} does not support sdpa attention: use eager or auto")
+    return "sdpa" if supports else "eager"
+
+
+def _causal_lm_class(model):
+    """The *ForCausalLM class of a config or model name (None when it cannot be told without loading)."""
+    from transformers import PretrainedConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    if model is None:
+        return None
+    config = model
+    if not isinstance(model, PretrainedConfig):
+        kind, source = _locate(str(model))
+        if kind == "adapter":
+            return _causal_lm_class(_adapter_base(Path(source)))
+        if kind == "gguf":
+            from transformers import AutoConfig
+
+            path = Path(source)
+            config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
+        else:
+            config = _config(kind, source)
+    return MODEL_FOR_CAUSAL_LM_MAPPING.get(type(config), None)
+
+
+def _load_base(kind: str, source: str, dtype, name: str, attn_implementation: str | None = None):
     from transformers import AutoModelForCausalLM
 
     if kind == "gguf":
-        model, tok = _load_gguf(Path(source), dtype)
+        attn = resolve_attn_implementation(attn_implementation, source)
+        model, tok = _load_gguf(Path(source), dtype, attn)
     else:
         config = _config(kind, source)
+        attn = resolve_attn_implementation(attn_implementation, config)
         try:
-            model = AutoModelForCausalLM.from_pretrained(source, config=config, dtype=dtype)
+            model = AutoModelForCausalLM.from_pretrained(source, config=config, dtype=dtype, attn_implementation=attn)
         except OSError as e:
             if kind == "hub":
                 raise _not_found(source, e) from None
@@ -309,11 +372,13 @@ def load_model_and_tokenizer(
     *,
     base_model: str | None = None,
     trainable: bool = False,
+    attn_implementation: str | None = "auto",
 ):
     """(model, tokenizer) for a Hub id, a folder, a .gguf file, a LoRA adapter folder, or `gemma-3-270m`.
 
     An adapter folder loads its base (`base_model` overrides the one it records) and returns a `PeftModel`
     (adapter weights trainable only with `trainable=True`). The tokenizer pads on `padding_side`.
+    `attn_implementation`: auto (sdpa where supported, else eager), sdpa, flash_attention_2 or eager.
     """
     torch_dtype = _torch_dtype(dtype)
     kind, source = _locate(name)
@@ -323,7 +388,7 @@ def load_model_and_tokenizer(
         base = _adapter_base(Path(source), base_model)
         try:
             base_kind, base_source = _locate(base)
-            model, tok = _load_base(base_kind, base_source, torch_dtype, base)
+            model, tok = _load_base(base_kind, base_source, torch_dtype, base, attn_implementation)
         except CrossalignError as e:
             raise CrossalignError(
                 f"the LoRA adapter {source} needs its base model {base!r}, which could not be loaded ({e}); "
@@ -338,7 +403,7 @@ def load_model_and_tokenizer(
             ) from None
         tok = load_tokenizer(source if _has_tokenizer(Path(source)) else base, padding_side)
     else:
-        model, tok = _load_base(kind, source, torch_dtype, name)
+        model, tok = _load_base(kind, source, torch_dtype, name, attn_implementation)
         tok = prepare_tokenizer(tok, padding_side) if tok is not None else load_tokenizer(source, padding_side)
     check_bos(tok, _model_type(model))
     return model, tok

@@ -17,8 +17,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from crossalign.hidden_states import capture_hidden_states, check_layer, hidden_states, num_layers
-from crossalign.objectives.causal_lm import causal_lm_loss
+from crossalign.errors import CrossalignError
+from crossalign.hidden_states import _unwrap, capture_hidden_states, check_layer, hidden_states, num_layers
+from crossalign.objectives.causal_lm import (
+    CHUNKED_FROM_VOCAB, LM_LOSS_MODES, causal_lm_loss, chunked_causal_lm_loss, fused_backend, logit_softcap,
+)
 from crossalign.objectives.contrastive import ContrastiveLoss
 from crossalign.objectives.language_matching import LanguageMatchingLoss
 from crossalign.pooling import pool, span_mean_pool
@@ -59,6 +62,8 @@ class AlignmentModel(nn.Module):
         )
         if self.language_matching is not None:  # at least fp32, even over bf16 weights
             self.language_matching.to(torch.promote_types(lm.dtype, torch.float32))
+        self.lm_loss, self.softcap = resolve_lm_loss(getattr(objectives, "lm_loss", "auto"), lm)
+        self.lm_loss_chunk_size = getattr(objectives, "lm_loss_chunk_size", None)
 
     @property
     def config(self):  # the Trainer and PEFT look for .config on the model they get
@@ -87,12 +92,23 @@ class AlignmentModel(nn.Module):
         # The vocabulary projection dominates the LM loss (262k x 640 for Gemma 3 270M): project only the
         # positions that predict a label token. With prompt masking that skips most of every sequence.
         keep, targets = self._predicting_positions(batch["labels"]) if need_lm else (None, None)
-        kwargs = {"logits_to_keep": keep} if keep is not None else {"logits_to_keep": 1}
-        with capture_hidden_states(self.lm, layers) as states:
-            out = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False, **kwargs)
         terms = {}
-        if need_lm:
-            terms["lm"] = causal_lm_loss(out.logits, targets, num_items_in_batch, shifted=True)
+        if need_lm and self.lm_loss == "chunked":
+            # The bare transformer (no vocabulary projection), then the head chunk by chunk: the
+            # [positions, vocabulary] logits never exist (objectives/causal_lm.py).
+            base = _unwrap(self.lm)
+            with capture_hidden_states(self.lm, layers) as states:
+                out = base.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
+            h = out.last_hidden_state[:, keep]
+            head = base.get_output_embeddings()
+            terms["lm"] = chunked_causal_lm_loss(h, targets, head, num_items_in_batch, softcap=self.softcap,
+                                                 chunk_size=self.lm_loss_chunk_size, fused=_fused_for(head, h))
+        else:
+            kwargs = {"logits_to_keep": keep} if keep is not None else {"logits_to_keep": 1}
+            with capture_hidden_states(self.lm, layers) as states:
+                out = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False, **kwargs)
+            if need_lm:
+                terms["lm"] = causal_lm_loss(out.logits, targets, num_items_in_batch, shifted=True)
         if want_spans:
             h = states[self.layer].float()
             src = span_mean_pool(h, batch["src_span"])
@@ -136,3 +152,35 @@ class AlignmentModel(nn.Module):
         if total is None:
             raise RuntimeError("the batch produced no loss term: check the recipe's objective weights")
         return total
+
+
+def resolve_lm_loss(mode: str, lm: nn.Module) -> tuple[str, float | None]:
+    """(`chunked` or `full`, the final-logit soft-cap) for `objectives.lm_loss` on this model.
+
+    `auto`: chunked from a CHUNKED_FROM_VOCAB-token vocabulary on (unless the model transforms its final logits
+    in a way the chunked loss does not reproduce: then full); `chunked` refuses such a model with the reason."""
+    mode = str(mode).strip().lower()
+    if mode not in LM_LOSS_MODES:
+        raise CrossalignError(f"objectives.lm_loss must be one of {', '.join(LM_LOSS_MODES)}, got {mode!r}")
+    base = _unwrap(lm)
+    if mode == "full":
+        return "full", None
+    if mode == "auto" and int(base.config.get_text_config().vocab_size) < CHUNKED_FROM_VOCAB:
+        return "full", None
+    if base.get_output_embeddings() is None or not hasattr(base, "base_model") or base.base_model is base:
+        if mode == "auto":
+            return "full", None
+        raise CrossalignError(f"objectives.lm_loss=chunked: {type(base).__name__} has no separate output head; use full")
+    try:
+        return "chunked", logit_softcap(base.config)
+    except CrossalignError:
+        if mode == "auto":
+            return "full", None
+        raise
+
+
+def _fused_for(head: nn.Module, hidden: torch.Tensor) -> str | None:
+    """A fused kernel only for a plain linear head whose weight is all here (not LoRA-wrapped, not ZeRO-3 sharded)."""
+    if type(head) is not nn.Linear or head.weight.numel() == 0:
+        return None
+    return fused_backend(hidden.device)

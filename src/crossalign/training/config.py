@@ -40,6 +40,17 @@ class ModelConfig:
     """Module names to adapt; `all-linear` is PEFT's shortcut for every linear layer but the output head."""
     gradient_checkpointing: bool = False
     """Recompute activations in backward (non-reentrant, so LoRA gradients stay non-zero)."""
+    attn_implementation: str = "auto"
+    """Attention kernel: `auto` (sdpa where the architecture supports it, else eager), `sdpa`, `flash_attention_2`
+    (needs the flash_attn package and a CUDA GPU) or `eager`. `auto` stays in the saved config; metrics.json
+    records what it resolved to."""
+
+    def __post_init__(self):
+        value = str(self.attn_implementation).strip().lower()
+        if value not in ("auto", "sdpa", "flash_attention_2", "eager"):
+            raise CrossalignError(
+                f"model.attn_implementation must be auto, sdpa, flash_attention_2 or eager, got {self.attn_implementation!r}")
+        self.attn_implementation = value
     save_merged: bool = True
     """For LoRA: save merged full weights (loads anywhere) rather than the adapter alone."""
 
@@ -104,6 +115,13 @@ class ObjectiveConfig:
     language_matching_weight: float = 0.0
     """AlignX's lambda_lam: same-language classifier on shifted, span-pooled final-layer states."""
     language_matching_inner: int = 128
+    lm_loss: Literal["auto", "chunked", "full"] = "auto"
+    """How the LM loss projects onto the vocabulary. `chunked`: the head and cross-entropy a few hundred positions
+    at a time, recomputed in backward, so the [positions, vocabulary] logits never exist (same loss and gradients;
+    Liger's or cut-cross-entropy's fused kernel when installed and on CUDA); `full`: the model's own logits;
+    `auto`: chunked for vocabularies of 100k tokens or more (Gemma's 262k), else full."""
+    lm_loss_chunk_size: int | None = None
+    """Positions per chunk of the chunked LM loss; default 2**25 logits per chunk (128 positions at 262k)."""
 
     def resolved_layer_geometry(self) -> str:
         """The geometry `layer: auto` chooses by (see `layer_geometry`)."""
@@ -122,6 +140,11 @@ class ObjectiveConfig:
         for name in ("lm_weight", "contrastive_weight", "language_matching_weight"):
             if getattr(self, name) < 0:
                 raise CrossalignError(f"objectives.{name} must be >= 0, got {getattr(self, name)}")
+        self.lm_loss = str(self.lm_loss).strip().lower()
+        if self.lm_loss not in ("auto", "chunked", "full"):
+            raise CrossalignError(f"objectives.lm_loss must be auto, chunked or full, got {self.lm_loss!r}")
+        if self.lm_loss_chunk_size is not None and int(self.lm_loss_chunk_size) < 1:
+            raise CrossalignError(f"objectives.lm_loss_chunk_size must be a positive integer, got {self.lm_loss_chunk_size}")
         if self.temperature <= 0:
             raise CrossalignError(f"objectives.temperature must be > 0, got {self.temperature}")
         if self.layer_geometry != "auto":

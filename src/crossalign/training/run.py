@@ -187,7 +187,8 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
         log.info("stage %s already finished: %s", name, final)
         return TrainResult(final)
     set_seed(cfg.seed)
-    lm, tok = load_model_and_tokenizer(model_name, dtype=cfg.model.dtype, padding_side="right")
+    lm, tok = load_model_and_tokenizer(model_name, dtype=cfg.model.dtype, padding_side="right",
+                                       attn_implementation=cfg.model.attn_implementation)
     layer_auto = _resolve_layer(cfg, lm, tok)
     if cfg.model.lora:
         lm = apply_lora(lm, r=cfg.model.lora_r, alpha=cfg.model.lora_alpha, dropout=cfg.model.lora_dropout,
@@ -244,7 +245,10 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     metrics = {
         "stage": name, "model": model_info(lm), "layer": cfg.objectives.layer, "data": counts, "train": result.metrics,
         "global_step": trainer.state.global_step, "wall_seconds": round(wall, 1),
-        "resolved_auto": {**{f"training.{k}": v for k, v in resolve_auto(cfg.training).items()}, **layer_auto},
+        "resolved_auto": {**{f"training.{k}": v for k, v in resolve_auto(cfg.training).items()}, **layer_auto,
+                          **({"model.attn_implementation": getattr(lm.config, "_attn_implementation", None)}
+                             if cfg.model.attn_implementation == "auto" else {}),
+                          **({"objectives.lm_loss": model.lm_loss} if cfg.objectives.lm_loss == "auto" else {})},
         "parallelism": parallelism, "log_history": trainer.state.log_history,
     }
     if main:
