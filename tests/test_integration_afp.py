@@ -46,7 +46,7 @@ def test_short_afp_run_lowers_contrastive_loss_and_reloads(tmp_path, shared_data
         # With the released weights (w_cl 1, w_cit 1.5) the LM gradient is ~10x the contrastive one on Gemma 3
         # (huge hidden-state norms shrink cosine gradients) and 12 steps barely move the alignment; a larger
         # w_cl shows the mechanism in a test-sized run. Choosing weights for real runs is done on FLORES dev.
-        "objectives.contrastive_weight=10",
+        "objectives.contrastive_weight=10", "objectives.similarity=cosine",  # the held-out loss above is the cosine one
     ])
     result = run_training(cfg)
     trained = result.lm.eval()
