@@ -304,10 +304,10 @@ def paired_eval(d: Path, ref: Path, args) -> dict:
 
 def paired_retrieval(d: Path, ref: Path, layer: int) -> dict:
     """P@1 change at the training layer in every geometry, paired over FLORES sentences: {geometry: interval}."""
-    from crossalign.analysis.report import load_result, retrieval_interval
+    from crossalign.analysis.report import load_result, paired_reason, retrieval_interval
 
     a, b = load_result(ref / "analysis"), load_result(d / "analysis")
-    if not a.get("items") or not b.get("items") or a.get("sentences_sha256") != b.get("sentences_sha256"):
+    if paired_reason(a, b):
         return {}
     langs = [lang for lang in a["languages"] if lang in b["languages"]]
     return {g: retrieval_interval(a, b, g, layer, langs).average.scaled(100).to_dict()
@@ -335,7 +335,7 @@ def _seed(method: str, i: int, args) -> str:
 
 
 def _iv(d: dict | None, digits: int = 1) -> str:
-    return Interval(**{k: v for k, v in d.items() if k != "excludes_zero"}).format(digits) if d else "-"
+    return Interval.from_dict(d).format(digits) if d else "-"
 
 
 def paired_eval_section(results: dict[str, list[dict]], bpb_langs: list[str], args) -> list[str]:

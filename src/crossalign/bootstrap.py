@@ -50,6 +50,11 @@ class Interval:
     def to_dict(self) -> dict:
         return {**asdict(self), "excludes_zero": self.excludes_zero}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Interval:
+        """The inverse of `to_dict` (reads an interval back from a results JSON)."""
+        return cls(**{k: d[k] for k in ("delta", "low", "high", "n", "resamples", "confidence", "seed")})
+
     def format(self, digits: int = 1) -> str:
         """'+2.3 [+0.4, +4.1]*': the marker says the interval excludes 0."""
         def f(x: float) -> str:

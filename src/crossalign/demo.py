@@ -82,25 +82,17 @@ def _fmt(x) -> str:
 
 
 def icl_rows(task: str, base_path: Path, aligned_path: Path) -> list[str]:
-    """Accuracy rows of one task, base vs aligned, each change with its paired 95% interval (same items)."""
-    from crossalign.evaluation.compare import NotPaired, load_run, paired_block
+    """Accuracy rows of one task, base vs aligned, each change with its paired 95% interval (same items):
+    the table of `crossalign compare`, in the report's layout."""
+    from crossalign.evaluation.compare import compare, load_run
 
-    a, b = load_run(base_path), load_run(aligned_path)
     rows = []
-    for blk in a.data["summary"]:
-        if blk["metric"] != "acc":
-            continue
-        other = next(x for x in b.data["summary"] if all(x[k] == blk[k] for k in ("task", "split", "protocol", "shots", "metric")))
-        langs = list(blk["langs"])
-        try:
-            iv = paired_block(a, b, (blk["task"], blk["split"], blk["protocol"], blk["shots"]), "acc", langs)
-        except NotPaired:
-            iv = None
-        for lang in langs + ["average"]:
-            x = blk["langs"][lang]["mean"] if lang != "average" else sum(blk["langs"][l]["mean"] for l in langs) / len(langs)
-            y = other["langs"][lang]["mean"] if lang != "average" else sum(other["langs"][l]["mean"] for l in langs) / len(langs)
-            change = (iv.average if lang == "average" else iv.groups[lang]).format() if iv else f"{100 * (y - x):+.1f}"
-            rows.append(f"| {task} | {'**average**' if lang == 'average' else lang} | {_fmt(x)} | {_fmt(y)} | {change} |")
+    for blk in compare(load_run(base_path), load_run(aligned_path), ["acc"]):  # in points
+        iv = blk["intervals"]
+        for lang, x, y, d in blk["rows"]:
+            rows.append(f"| {task} | {lang} | {x:.1f} | {y:.1f} | {iv.groups[lang].format() if iv else f'{d:+.1f}'} |")
+        x, y, d = blk["avg"]
+        rows.append(f"| {task} | **average** | {x:.1f} | {y:.1f} | {iv.average.format() if iv else f'{d:+.1f}'} |")
     return rows
 
 
@@ -127,7 +119,7 @@ def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: l
         change = f"{100 * (a - b):+.1f}"
         if iv:
             d = iv["average"] if lang is None else iv["groups"][lang]
-            change = Interval(**{k: d[k] for k in ("delta", "low", "high", "n", "resamples", "confidence", "seed")}).scaled(100).format()
+            change = Interval.from_dict(d).scaled(100).format()
         return f"{_fmt(b)} -> {_fmt(a)}, {change}"
 
     for lang in langs:

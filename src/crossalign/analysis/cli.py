@@ -219,7 +219,7 @@ def _write_compare(base: dict, aligned: dict, out: Path, cfg: AnalysisConfig) ->
     out.mkdir(parents=True, exist_ok=True)
     delta = report.compare(base, aligned, labels)
     paths = [report.write_json(delta, out / "compare.json")]
-    write_atomic(out / "compare.md", report.compare_markdown(base, aligned, labels))
+    write_atomic(out / "compare.md", report.compare_markdown(base, aligned, labels, delta))
     paths.append(out / "compare.md")
     paths.append(save_config(cfg, out / "config.yaml"))
     return paths + plots.write_compare_plots(base, aligned, out, labels, delta)

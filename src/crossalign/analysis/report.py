@@ -8,7 +8,7 @@ from pathlib import Path
 
 from crossalign.analysis.alignment import METRICS
 from crossalign.analysis.plots import common, figures, short
-from crossalign.bootstrap import MARKER_NOTE, paired_bootstrap
+from crossalign.bootstrap import MARKER_NOTE, Interval, paired_bootstrap
 from crossalign.errors import CrossalignError
 from crossalign.io import write_atomic
 
@@ -195,7 +195,7 @@ def compare(base: dict, aligned: dict, labels=("before", "after")) -> dict:
         if base.get(key) != aligned.get(key):
             warnings.append(f"{key} differs: {base.get(key)} vs {aligned.get(key)}")
     geoms = [g for g in (base.get("geometries") or ["raw"]) if g in (aligned.get("geometries") or ["raw"])]
-    paired = _paired_reason(base, aligned)
+    paired = paired_reason(base, aligned)
     if paired:
         warnings.append(f"no paired intervals: {paired}")
 
@@ -232,7 +232,7 @@ def compare(base: dict, aligned: dict, labels=("before", "after")) -> dict:
     }
 
 
-def _paired_reason(base: dict, aligned: dict) -> str | None:
+def paired_reason(base: dict, aligned: dict) -> str | None:
     """Why the two analyses cannot be compared item by item (None when they can)."""
     if not base.get("items") or not aligned.get("items"):
         return "an analysis has no per-sentence results (items.json); re-run crossalign analyze"
@@ -252,9 +252,9 @@ def retrieval_interval(base: dict, aligned: dict, geometry: str, layer: int, lan
     return paired_bootstrap(values(base), values(aligned))
 
 
-def compare_markdown(base: dict, aligned: dict, labels=("before", "after")) -> str:
+def compare_markdown(base: dict, aligned: dict, labels=("before", "after"), c: dict | None = None) -> str:
     """Deltas of the aligned model against the base: per language at the best layers, and per layer."""
-    c = compare(base, aligned, labels)
+    c = c if c is not None else compare(base, aligned, labels)  # `c`: the caller's compare(), not bootstrapped twice
     langs, layers = c["languages"], c["layers"]
     rb = {r["layer"]: r for r in base["per_layer"]}
     ra = {r["layer"]: r for r in aligned["per_layer"]}
@@ -320,10 +320,7 @@ def compare_markdown(base: dict, aligned: dict, labels=("before", "after")) -> s
 
 
 def _iv(d: dict, scale: float = 100) -> str:
-    from crossalign.bootstrap import Interval
-
-    fields = {k: d[k] for k in ("delta", "low", "high", "n", "resamples", "confidence", "seed")}
-    return Interval(**fields).scaled(scale).format()
+    return Interval.from_dict(d).scaled(scale).format()
 
 
 def _compare_geometry_markdown(c: dict, base: dict, labels) -> list[str]:
