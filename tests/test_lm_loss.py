@@ -284,7 +284,7 @@ def test_gradient_checkpointing_equal_gradients_and_early_exit(tiny_tokenizer, o
         model = AlignmentModel(lm, cfg, special_ids=[0, 1, 2])
         if gc:
             if reentrant:  # what a user gets with training.gradient_checkpointing_kwargs={use_reentrant: true}
-                model.gradient_checkpointing_enable({"use_reentrant": True})
+                model.activation_checkpointing_enable({"use_reentrant": True})
                 if lora:
                     lm.enable_input_require_grads()
             else:

@@ -20,29 +20,16 @@ import torch
 from torch import nn
 
 from crossalign.errors import CrossalignError
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The transformers *ForCausalLM under PEFT / DDP / compile wrappers."""
-    for _ in range(4):
-        if hasattr(model, "module") and isinstance(model.module, nn.Module):  # DDP
-            model = model.module
-        elif hasattr(model, "get_base_model"):  # PEFT
-            model = model.get_base_model()
-        elif hasattr(model, "_orig_mod"):  # torch.compile
-            model = model._orig_mod
-        else:
-            break
-    return model
+from crossalign.models import unwrap
 
 
 def num_layers(model: nn.Module) -> int:
-    return int(_unwrap(model).config.get_text_config().num_hidden_layers)
+    return int(unwrap(model).config.get_text_config().num_hidden_layers)
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The list of transformer blocks (the first ModuleList as long as the config's layer count)."""
-    base = _unwrap(model)
+    base = unwrap(model)
     n = num_layers(base)
     for _, module in base.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) == n:
@@ -117,7 +104,7 @@ def capture_hidden_states(model: nn.Module, layers: list[int]) -> Iterator[dict[
     n = num_layers(model)
     rec = _Recorder(model, [k for k in ks if k < n], stop_after=None)
     if n in ks:
-        decoder = _unwrap(model).base_model
+        decoder = unwrap(model).base_model
 
         def decoder_hook(module, args, output):
             if rec.armed:
@@ -139,7 +126,7 @@ def hidden_states(
     """{k: hidden_states[k]} for the requested layers, running the blocks only up to the deepest one."""
     ks = sorted({check_layer(model, k) for k in layers})
     n = num_layers(model)
-    decoder = _unwrap(model).base_model  # the bare transformer: no vocabulary projection
+    decoder = unwrap(model).base_model  # the bare transformer: no vocabulary projection
     if ks[-1] == n:  # the final entry is post-norm: run every block, take last_hidden_state
         rec = _Recorder(model, [k for k in ks if k < n], stop_after=None)
         try:

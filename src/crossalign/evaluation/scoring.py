@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from crossalign.errors import CrossalignError
+from crossalign.models import unwrap
 
 Request = tuple[str, str]  # (context, continuation)
 
@@ -35,17 +36,6 @@ class _Item:
     ctx: list[int]
     conts: list[list[int]]
     choice: int = 0  # for a plain row: which choice of its group it is
-
-
-def _unwrap(model):
-    for _ in range(4):
-        if hasattr(model, "get_base_model"):
-            model = model.get_base_model()
-        elif hasattr(model, "module"):
-            model = model.module
-        else:
-            break
-    return model
 
 
 class LoglikelihoodScorer:
@@ -63,12 +53,12 @@ class LoglikelihoodScorer:
         self.bf16 = bf16
         self.share_context = share_context
         self.device = next(model.parameters()).device
-        config = _unwrap(model).config
+        config = unwrap(model).config
         self.max_length = max_length or getattr(config, "max_position_embeddings", None) or 2048
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
         self.prefix_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         self._bos_text = tokenizer.decode(self.prefix_id) if self.prefix_id is not None else None
-        params = inspect.signature(_unwrap(model).forward).parameters
+        params = inspect.signature(unwrap(model).forward).parameters
         self._keep_ok = "logits_to_keep" in params
 
     # ---- tokenization (lm-eval HFLM) -------------------------------------------------------------

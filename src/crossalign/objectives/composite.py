@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from crossalign.errors import CrossalignError
-from crossalign.hidden_states import _unwrap, capture_hidden_states, check_layer, hidden_states, num_layers
+from crossalign.hidden_states import capture_hidden_states, check_layer, hidden_states, num_layers
+from crossalign.models import enable_gradient_checkpointing, unwrap
 from crossalign.objectives.causal_lm import (
     CHUNKED_FROM_VOCAB, LM_LOSS_MODES, causal_lm_loss, chunked_causal_lm_loss, fused_backend, logit_softcap,
 )
@@ -69,9 +70,10 @@ class AlignmentModel(nn.Module):
     def config(self):  # the Trainer and PEFT look for .config on the model they get
         return self.lm.config
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
-        kwargs = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
-        self.lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, every_n_layers=1, offload=False):
+        """What the Trainer calls for `training.gradient_checkpointing: true`: the LM's, through models.py."""
+        enable_gradient_checkpointing(self.lm, kwargs=activation_checkpointing_kwargs, every_n_layers=every_n_layers,
+                                      offload=offload)
 
     # ---- terms --------------------------------------------------------------------------------------
     def _pairs_contrastive(self, batch) -> torch.Tensor:
@@ -96,7 +98,7 @@ class AlignmentModel(nn.Module):
         if need_lm and self.lm_loss == "chunked":
             # The bare transformer (no vocabulary projection), then the head chunk by chunk: the
             # [positions, vocabulary] logits never exist (objectives/causal_lm.py).
-            base = _unwrap(self.lm)
+            base = unwrap(self.lm)
             with capture_hidden_states(self.lm, layers) as states:
                 out = base.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
             h = out.last_hidden_state[:, keep]
@@ -162,7 +164,7 @@ def resolve_lm_loss(mode: str, lm: nn.Module) -> tuple[str, float | None]:
     mode = str(mode).strip().lower()
     if mode not in LM_LOSS_MODES:
         raise CrossalignError(f"objectives.lm_loss must be one of {', '.join(LM_LOSS_MODES)}, got {mode!r}")
-    base = _unwrap(lm)
+    base = unwrap(lm)
     if mode == "full":
         return "full", None
     if mode == "auto" and int(base.config.get_text_config().vocab_size) < CHUNKED_FROM_VOCAB:

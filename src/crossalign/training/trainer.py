@@ -18,6 +18,7 @@ import torch
 from transformers import Trainer
 
 from crossalign.errors import CrossalignError
+from crossalign.models import save_lm
 
 HEADS_FILE = "alignment_heads.safetensors"
 
@@ -98,15 +99,12 @@ class AlignmentTrainer(Trainer):
             return
         os.makedirs(output_dir, exist_ok=True)
         wrapper = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
-        if state_dict is None:
-            state_dict = wrapper.state_dict()
-        lm_state = {k[3:]: v for k, v in state_dict.items() if k.startswith("lm.")}
-        heads = {k: v.detach().contiguous() for k, v in state_dict.items() if not k.startswith("lm.")}
-        wrapper.lm.save_pretrained(output_dir, state_dict=lm_state)
+        heads = save_lm(wrapper.lm, output_dir, state_dict=wrapper.state_dict() if state_dict is None else state_dict,
+                        prefix="lm.")
         if heads:  # needed to resume exactly; never part of the LM folder's weights
             from safetensors.torch import save_file
 
-            save_file(heads, os.path.join(output_dir, HEADS_FILE))
+            save_file({k: v.detach().contiguous() for k, v in heads.items()}, os.path.join(output_dir, HEADS_FILE))
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
 
