@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from crossalign.data.instructions import Example
 from crossalign.errors import CrossalignError
-
-IGNORE_INDEX = -100
+from crossalign.objectives.causal_lm import IGNORE_INDEX
 
 
 class SequenceTooLong(CrossalignError):

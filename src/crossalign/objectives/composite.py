@@ -21,13 +21,11 @@ from crossalign.errors import CrossalignError
 from crossalign.hidden_states import capture_hidden_states, check_layer, hidden_states, num_layers
 from crossalign.models import enable_gradient_checkpointing, unwrap
 from crossalign.objectives.causal_lm import (
-    CHUNKED_FROM_VOCAB, LM_LOSS_MODES, causal_lm_loss, chunked_causal_lm_loss, fused_backend, logit_softcap,
+    CHUNKED_FROM_VOCAB, IGNORE_INDEX, LM_LOSS_MODES, causal_lm_loss, chunked_causal_lm_loss, fused_backend, logit_softcap,
 )
 from crossalign.objectives.contrastive import ContrastiveLoss
 from crossalign.objectives.language_matching import LanguageMatchingLoss
 from crossalign.pooling import pool, span_mean_pool
-
-TERMS = ("lm", "contrastive", "language_matching")
 
 
 class AlignmentModel(nn.Module):
@@ -128,7 +126,7 @@ class AlignmentModel(nn.Module):
     def _predicting_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Positions t whose next token t+1 is a label in any row, and the labels they predict [B, K]."""
         nxt = labels[:, 1:]
-        keep = (nxt != -100).any(dim=0).nonzero().squeeze(-1)
+        keep = (nxt != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
         if keep.numel() == 0:
             keep = torch.zeros(1, dtype=torch.long, device=labels.device)  # all masked: the loss is 0
         return keep, nxt[:, keep]

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from crossalign import languages
 from crossalign.errors import CrossalignError, MissingLanguage
+from crossalign.objectives.causal_lm import IGNORE_INDEX
 from crossalign.training.config import DataConfig, ObjectiveConfig
 
 log = logging.getLogger("crossalign")
@@ -196,7 +197,7 @@ class AlignmentCollator:
                 batch[f"{side}_input_ids"], batch[f"{side}_attention_mask"] = self._pad([it[f"{side}_input_ids"] for it in items], self.pad_id, T)
         if "input_ids" in first:
             batch["input_ids"], batch["attention_mask"] = self._pad([it["input_ids"] for it in items], self.pad_id)
-            batch["labels"], _ = self._pad([it["labels"] for it in items], -100)
+            batch["labels"], _ = self._pad([it["labels"] for it in items], IGNORE_INDEX)
             for key in ("src_span", "tgt_span"):
                 if key in first:
                     batch[key], _ = self._pad([it[key] for it in items], 0)

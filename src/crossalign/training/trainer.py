@@ -8,7 +8,6 @@ schedulers, checkpoint rotation, resume, the rank-0 progress bar) is left to it.
 
 from __future__ import annotations
 
-import math
 import os
 import resource
 import time
@@ -131,8 +130,3 @@ class AlignmentTrainer(Trainer):
         heads = os.path.join(folder, HEADS_FILE)
         if os.path.isfile(heads):
             wrapper.load_state_dict(load_file(heads), strict=False)
-
-
-def achieved_flops(num_params: int, tokens_per_second: float) -> float:
-    """Training FLOP/s by the usual 6 * N * tokens estimate (nanoGPT's estimate_mfu, without attention)."""
-    return 6.0 * num_params * tokens_per_second if math.isfinite(tokens_per_second) else float("nan")
