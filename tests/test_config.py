@@ -40,3 +40,16 @@ def test_missing_and_unknown_keys():
         load_config(TrainConfig, None, [])
     with pytest.raises(CrossalignError, match="did you mean 'pooling'"):
         load_config(TrainConfig, None, ["output_dir=x", "objectives.poolng=mean"])
+
+
+def test_a_retired_key_in_an_old_runs_config_is_ignored_with_a_warning(tmp_path, caplog):
+    # config.yaml of runs before `model.save_merged` was removed (LoRA runs always save model/ and adapter/)
+    old = tmp_path / "config.yaml"
+    old.write_text("output_dir: x\nmodel:\n  lora: true\n  save_merged: true\nstages:\n- name: a\n  model:\n"
+                   "    save_merged: false\n", encoding="utf-8")
+    cfg = load_config(TrainConfig, old)
+    assert cfg.model.lora is True and "save_merged" not in to_dict(cfg)["model"]
+    assert all("save_merged" not in to_dict(s.model) for _, s in stage_configs(cfg))
+    assert "'save_merged' is no longer used" in caplog.text
+    with pytest.raises(CrossalignError, match="unknown key 'save_mergd'"):
+        load_config(TrainConfig, None, ["output_dir=x", "model.save_mergd=true"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import types
 import typing
 from pathlib import Path
@@ -109,10 +110,16 @@ def _closest(key: str, options: list[str]) -> str:
 
 
 def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
-    """Build dataclass `cls` from a mapping: unknown keys, missing required keys and bad types are one-line errors."""
+    """Build dataclass `cls` from a mapping: unknown keys, missing required keys and bad types are one-line errors.
+
+    Keys in `cls.RETIRED_KEYS` ({key: why}) are ignored with a warning, so configs saved by older versions load."""
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = [k for k in data if k not in fields]
+    retired = getattr(cls, "RETIRED_KEYS", {})
+    for k in data:
+        if k in retired and k not in fields:
+            logging.getLogger("crossalign").warning("%s: %r is no longer used and is ignored (%s)", where, k, retired[k])
+    unknown = [k for k in data if k not in fields and k not in retired]
     if unknown:
         k = unknown[0]
         raise CrossalignError(f"unknown key {k!r} in {where}: {_closest(k, list(fields))}")

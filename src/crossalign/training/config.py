@@ -15,7 +15,7 @@ import dataclasses
 import difflib
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints
+from typing import Any, ClassVar, Literal, get_type_hints
 
 from crossalign.config import _coerce, from_dict, to_dict
 from crossalign.errors import CrossalignError
@@ -45,14 +45,15 @@ class ModelConfig:
     (needs the flash_attn package and a CUDA GPU) or `eager`. `auto` stays in the saved config; metrics.json
     records what it resolved to."""
 
+    # in config.yaml files of older runs
+    RETIRED_KEYS: ClassVar[dict[str, str]] = {"save_merged": "a LoRA run always saves both model/ (merged) and adapter/"}
+
     def __post_init__(self):
         value = str(self.attn_implementation).strip().lower()
         if value not in ("auto", "sdpa", "flash_attention_2", "eager"):
             raise CrossalignError(
                 f"model.attn_implementation must be auto, sdpa, flash_attention_2 or eager, got {self.attn_implementation!r}")
         self.attn_implementation = value
-    save_merged: bool = True
-    """For LoRA: save merged full weights (loads anywhere) rather than the adapter alone."""
 
 
 @dataclass
