@@ -175,3 +175,26 @@ def test_attn_implementation_and_lm_loss_reach_the_run(tmp_path, tiny_gemma_dir,
     if lm_loss == "auto":  # the tiny model's 400-token vocabulary: the full logits are small
         assert metrics["resolved_auto"]["objectives.lm_loss"] == "full"
     assert any("loss_lm" in h for h in metrics["log_history"])
+
+
+def test_trainer_gradient_checkpointing_goes_through_models_and_keeps_the_losses(tmp_path, tiny_gemma_dir, monkeypatch):
+    """`training.gradient_checkpointing: true` (the Trainer's switch) failed: the Trainer passes `every_n_layers`."""
+    import crossalign.objectives.composite as composite
+
+    real, calls = composite.enable_gradient_checkpointing, []
+
+    def spy(*a, **k):
+        calls.append(k)
+        return real(*a, **k)
+
+    monkeypatch.setattr(composite, "enable_gradient_checkpointing", spy)
+    curves = {}
+    for gc in (False, True):
+        d = tmp_path / str(gc)
+        d.mkdir()
+        assert main(["train", str(_recipe(d, tiny_gemma_dir)), f"training.gradient_checkpointing={str(gc).lower()}",
+                     "training.max_steps=2"]) == 0
+        hist = json.loads((d / "run" / "metrics.json").read_text())["log_history"]
+        curves[gc] = [h["loss"] for h in hist if "loss" in h]
+    assert len(calls) == 1 and calls[0]["every_n_layers"] == 1
+    assert len(curves[False]) == 2 and curves[True] == pytest.approx(curves[False], rel=1e-6)
