@@ -6,11 +6,16 @@ Output layout (one stage: `<output_dir>/`; several: `<output_dir>/<stage>/`):
     model/               the final LM: merged weights, loadable by plain transformers, lm-eval, vLLM
     adapter/             (LoRA) the adapter alone; `crossalign merge` rebuilds model/ from it
     metrics.json         every logged step (losses per term, tokens/s, peak memory) and the data counts
+
+A stage runs in visible phases (the layout of torchtune's recipes), each given only its part of the config:
+`load_model` (model), `resolve_layer` (objectives, data), `setup_model` (model: LoRA, checkpointing),
+`setup_data` (data, objectives), `setup_trainer`, `train`, `save` (model).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -21,7 +26,10 @@ from pathlib import Path
 
 from crossalign.config import save_config
 from crossalign.errors import CrossalignError
-from crossalign.training.config import TrainConfig, resolve_auto, stage_configs, training_arguments, validate
+from crossalign.io import replace_folder, write_atomic
+from crossalign.training.config import (
+    DataConfig, ModelConfig, ObjectiveConfig, TrainConfig, resolve_auto, stage_configs, training_arguments, validate,
+)
 
 log = logging.getLogger("crossalign")
 
@@ -67,26 +75,6 @@ def _process_state(cfg: TrainConfig, out: Path):
 def _barrier(state) -> None:
     if state is not None:
         state.wait_for_everyone()
-
-
-def _resolve_layer(cfg: TrainConfig, lm, tok) -> dict:
-    """Resolve `objectives.layer: auto`; returns what it resolved to (for metrics.json), {} for a number."""
-    if str(cfg.objectives.layer).lower() != "auto":
-        try:
-            cfg.objectives.layer = int(cfg.objectives.layer)
-        except ValueError:
-            raise CrossalignError(f"objectives.layer must be an integer or 'auto', got {cfg.objectives.layer!r}") from None
-        return {}
-    if not cfg.objectives.contrastive_weight:
-        cfg.objectives.layer = 0
-        return {"objectives.layer": 0}
-    from crossalign.analysis import suggest_layer
-
-    geometry = cfg.objectives.resolved_layer_geometry()
-    cfg.objectives.layer = int(suggest_layer(lm, tok, cfg.data.languages, pivot=cfg.data.pivot, data_dir=cfg.data.data_dir,
-                                             pooling=cfg.objectives.pooling, geometry=geometry))
-    log.info("layer=auto chose hidden_states[%d] (best FLORES-dev retrieval, %s geometry)", cfg.objectives.layer, geometry)
-    return {"objectives.layer": cfg.objectives.layer, "objectives.layer_geometry": geometry, "layer_chosen_on": "flores200:dev"}
 
 
 def latest_complete_checkpoint(folder: Path) -> str | None:
@@ -173,87 +161,149 @@ class TrainResult:
     metrics: dict = field(default_factory=dict)
 
 
-def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, resume: bool) -> TrainResult:
-    from transformers import set_seed
+# ---------------------------------------------------------------- the phases of a stage
 
-    from crossalign.models import apply_lora, load_model_and_tokenizer, merge_adapter, model_info, save_model
+
+def load_model(model: ModelConfig, name: str):
+    """The LM `name` and its tokenizer (right padding), as saved: no adapter added, nothing switched on yet."""
+    from crossalign.models import load_model_and_tokenizer
+
+    return load_model_and_tokenizer(name, dtype=model.dtype, padding_side="right",
+                                    attn_implementation=model.attn_implementation)
+
+
+def resolve_layer(objectives: ObjectiveConfig, data: DataConfig, lm, tok) -> tuple[ObjectiveConfig, dict]:
+    """`objectives` with `layer: auto` resolved on the model as loaded, and what it resolved to (for metrics.json;
+    {} for a number): the best FLORES-dev retrieval layer in the geometry the contrastive similarity trains, or 0
+    when no contrastive term uses a layer."""
+    if objectives.layer != "auto":
+        return objectives, {}
+    if not objectives.contrastive_weight:
+        return dataclasses.replace(objectives, layer=0), {"objectives.layer": 0}
+    from crossalign.analysis import suggest_layer
+
+    geometry = objectives.resolved_layer_geometry()
+    layer = int(suggest_layer(lm, tok, data.languages, pivot=data.pivot, data_dir=data.data_dir,
+                              pooling=objectives.pooling, geometry=geometry))
+    log.info("layer=auto chose hidden_states[%d] (best FLORES-dev retrieval, %s geometry)", layer, geometry)
+    return (dataclasses.replace(objectives, layer=layer),
+            {"objectives.layer": layer, "objectives.layer_geometry": geometry, "layer_chosen_on": "flores200:dev"})
+
+
+def setup_model(lm, model: ModelConfig):
+    """The LM ready to train as `model` asks: LoRA adapters, activation checkpointing (both from models.py)."""
+    from crossalign.models import apply_lora, enable_gradient_checkpointing
+
+    if model.lora:
+        return apply_lora(lm, r=model.lora_r, alpha=model.lora_alpha, dropout=model.lora_dropout,
+                          target_modules=model.lora_target_modules, gradient_checkpointing=model.gradient_checkpointing)
+    if model.gradient_checkpointing:
+        enable_gradient_checkpointing(lm)
+    return lm
+
+
+def setup_data(data: DataConfig, objectives: ObjectiveConfig, seed: int, tok):
+    """(dataset, counts): the tokenized pairs and sequences, and how many of each for metrics.json."""
+    from crossalign.training.data import AlignmentDataset, build_texts
+
+    texts = build_texts(data, objectives, seed)
+    dataset = AlignmentDataset(texts, tok, data, objectives)
+    counts = {
+        "pairs": len(dataset.pairs), "sequences": len(dataset.seqs), "sequences_too_long": dataset.too_long,
+        "pairs_per_corpus": {c.name: len(c.src) for c in texts.pairs},
+        "dropped_by_contamination_guard": texts.dropped,
+    }
+    return dataset, counts
+
+
+def setup_trainer(lm, tok, dataset, objectives: ObjectiveConfig, args):
+    """The AlignmentTrainer over `AlignmentModel(lm, objectives)`; refuses FSDP that Accelerate would drop."""
     from crossalign.objectives.composite import AlignmentModel
     from crossalign.pooling import special_token_ids
-    from crossalign.training.data import AlignmentCollator, AlignmentDataset, build_texts
+    from crossalign.training.data import AlignmentCollator
     from crossalign.training.trainer import AlignmentTrainer
+
+    model = AlignmentModel(lm, objectives, special_token_ids(tok))
+    # What FSDP's TRANSFORMER_BASED_WRAP wraps as one unit each (Accelerate reads it from the model it
+    # prepares): the LM's decoder layer class, so any architecture is sharded per layer, not as one root unit.
+    model._no_split_modules = no_split_modules(lm)
+    trainer = AlignmentTrainer(model=model, args=args, train_dataset=dataset, data_collator=AlignmentCollator(tok), processing_class=tok)
+    if args.fsdp and not trainer.is_fsdp_enabled:
+        raise CrossalignError(
+            f"training.fsdp is set but Accelerate did not enable FSDP ({trainer.accelerator.distributed_type.value} on "
+            f"{args.device.type}; it runs FSDP on GPUs under a launcher such as torchrun only) and would silently train "
+            "without it: drop training.fsdp, or launch on GPUs")
+    return trainer
+
+
+def train(trainer, stage_dir: Path, resume: bool):
+    """(the Trainer's TrainOutput, wall seconds), continuing from the newest complete checkpoint with `resume`."""
+    start = time.time()
+    ckpt = latest_complete_checkpoint(stage_dir) if resume else None
+    result = trainer.train(resume_from_checkpoint=ckpt)
+    return result, time.time() - start
+
+
+def save(trainer, lm, tok, stage_dir: Path, model: ModelConfig, base_model: str) -> Path:
+    """model/ (LoRA: merged) and adapter/ (LoRA), each appearing only when complete (io.replace_folder).
+
+    Every rank takes part: DeepSpeed ZeRO-3 and FSDP gather the sharded weights inside trainer.save_model
+    (DeepSpeed may write from every rank, so the temporary folder has a name they all know)."""
+    from crossalign.models import merge_adapter, save_model
+
+    final, main = stage_dir / "model", trainer.is_world_process_zero()
+    tmp = stage_dir / (".adapter.tmp" if model.lora else ".model.tmp")
+    if main and tmp.exists():  # left by a killed save
+        shutil.rmtree(tmp)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(tmp))
+    if main and not model.lora:
+        replace_folder(tmp, final)
+    elif main:
+        adapter = replace_folder(tmp, stage_dir / "adapter")
+        if trainer.is_fsdp_enabled or _zero_stage(trainer) == 3:
+            # rank 0 holds a shard only: merge the gathered adapter into a fresh copy of the base
+            with _loading_on_this_rank_only(trainer):
+                merge_adapter(adapter, final, base_model=base_model, overwrite=True, dtype=model.dtype)
+        else:
+            save_model(lm, tok, final, merge=True, overwrite=True)
+    return final
+
+
+def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, resume: bool) -> TrainResult:
+    """One stage, in the phases above: model, layer, data, trainer, training, saving; then metrics.json."""
+    from transformers import set_seed
+
+    from crossalign.models import model_info
 
     final = stage_dir / "model"
     if (final / "config.json").is_file():
         log.info("stage %s already finished: %s", name, final)
         return TrainResult(final)
     set_seed(cfg.seed)
-    lm, tok = load_model_and_tokenizer(model_name, dtype=cfg.model.dtype, padding_side="right",
-                                       attn_implementation=cfg.model.attn_implementation)
-    layer_auto = _resolve_layer(cfg, lm, tok)
-    if cfg.model.lora:
-        lm = apply_lora(lm, r=cfg.model.lora_r, alpha=cfg.model.lora_alpha, dropout=cfg.model.lora_dropout,
-                        target_modules=cfg.model.lora_target_modules, gradient_checkpointing=cfg.model.gradient_checkpointing)
-    elif cfg.model.gradient_checkpointing:
-        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    texts = build_texts(cfg.data, cfg.objectives, cfg.seed)
-    dataset = AlignmentDataset(texts, tok, cfg.data, cfg.objectives)
-    model = AlignmentModel(lm, cfg.objectives, special_token_ids(tok))
-    # What FSDP's TRANSFORMER_BASED_WRAP wraps as one unit each (Accelerate reads it from the model it
-    # prepares): the LM's decoder layer class, so any architecture is sharded per layer, not as one root unit.
-    model._no_split_modules = no_split_modules(lm)
+    lm, tok = load_model(cfg.model, model_name)
+    objectives, layer_auto = resolve_layer(cfg.objectives, cfg.data, lm, tok)
+    lm = setup_model(lm, cfg.model)
+    # Built after the model loads: with a ZeRO-3 config alive, from_pretrained would partition the model as it loads.
     args = training_arguments(cfg, str(stage_dir))
-    trainer = AlignmentTrainer(model=model, args=args, train_dataset=dataset, data_collator=AlignmentCollator(tok), processing_class=tok)
-    if cfg.training.get("fsdp") and not trainer.is_fsdp_enabled:
-        raise CrossalignError(
-            f"training.fsdp is set but Accelerate did not enable FSDP ({trainer.accelerator.distributed_type.value} on "
-            f"{args.device.type}; it runs FSDP on GPUs under a launcher such as torchrun only) and would silently train "
-            "without it: drop training.fsdp, or launch on GPUs")
-    sharded = trainer.is_fsdp_enabled or (trainer.is_deepspeed_enabled and _zero_stage(trainer) == 3)
-    counts = {
-        "pairs": len(dataset.pairs), "sequences": len(dataset.seqs), "sequences_too_long": dataset.too_long,
-        "pairs_per_corpus": {c.name: len(c.src) for c in texts.pairs},
-        "dropped_by_contamination_guard": texts.dropped,
-    }
+    dataset, counts = setup_data(cfg.data, objectives, cfg.seed, tok)
     log.info("stage %s: %s", name, json.dumps(counts))
-    start = time.time()
-    ckpt = latest_complete_checkpoint(stage_dir) if resume else None
-    result = trainer.train(resume_from_checkpoint=ckpt)
-    wall = time.time() - start
+    trainer = setup_trainer(lm, tok, dataset, objectives, args)
+    result, wall = train(trainer, stage_dir, resume)
     parallelism = _parallelism(trainer)
-    # Atomic final save: a killed save never leaves a folder that looks like a finished model.
-    # Every rank takes part: DeepSpeed ZeRO-3 and FSDP gather the sharded weights inside trainer.save_model.
-    tmp, adapter_tmp, adapter = stage_dir / ".model.tmp", stage_dir / ".adapter.tmp", stage_dir / "adapter"
-    main = trainer.is_world_process_zero()
-    if main:
-        for leftover in (tmp, adapter_tmp):
-            if leftover.exists():
-                shutil.rmtree(leftover)
-    trainer.accelerator.wait_for_everyone()
-    if cfg.model.lora:
-        trainer.save_model(str(adapter_tmp))
-        if main:
-            if adapter.exists():
-                shutil.rmtree(adapter)
-            os.replace(adapter_tmp, adapter)
-            if sharded:  # rank 0 holds a shard only: merge the gathered adapter into a fresh copy of the base
-                with _loading_on_this_rank_only(trainer):
-                    merge_adapter(adapter, tmp, base_model=model_name, overwrite=True, dtype=cfg.model.dtype)
-            else:
-                save_model(lm, tok, tmp, merge=True, overwrite=True)
-    else:
-        trainer.save_model(str(tmp))
+    save(trainer, lm, tok, stage_dir, cfg.model, model_name)
     metrics = {
-        "stage": name, "model": model_info(lm), "layer": cfg.objectives.layer, "data": counts, "train": result.metrics,
+        "stage": name, "model": model_info(lm), "layer": objectives.layer, "data": counts, "train": result.metrics,
         "global_step": trainer.state.global_step, "wall_seconds": round(wall, 1),
         "resolved_auto": {**{f"training.{k}": v for k, v in resolve_auto(cfg.training).items()}, **layer_auto,
                           **({"model.attn_implementation": getattr(lm.config, "_attn_implementation", None)}
                              if cfg.model.attn_implementation == "auto" else {}),
-                          **({"objectives.lm_loss": model.lm_loss} if cfg.objectives.lm_loss == "auto" else {})},
+                          **({"objectives.lm_loss": trainer.accelerator.unwrap_model(trainer.model).lm_loss}
+                             if objectives.lm_loss == "auto" else {})},
         "parallelism": parallelism, "log_history": trainer.state.log_history,
     }
-    if main:
-        os.replace(tmp, final)
-        (stage_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
+    if trainer.is_world_process_zero():
+        write_atomic(stage_dir / "metrics.json", json.dumps(metrics, indent=2, default=str))
     trainer.accelerator.wait_for_everyone()
     return TrainResult(final, lm, metrics)
 
