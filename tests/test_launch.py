@@ -239,3 +239,14 @@ def test_auto_is_kept_in_the_config_and_resolved_for_the_trainer(tmp_path):
     assert resolve_auto(cfg.training) == {"bf16": native}
     cfg = load_config(TrainConfig, None, [f"output_dir={tmp_path}", "training.bf16=true"])
     assert cfg.training["bf16"] is True and resolve_auto(cfg.training) == {}
+
+
+@pytest.mark.slow
+def test_training_data_is_prepared_once_per_launch(setup, tmp_path, monkeypatch):
+    """Rank 0 prepares the texts, contamination guard and tokens first and caches them; rank 1 then reads them."""
+    _, _, recipe = setup
+    monkeypatch.setenv("CROSSALIGN_CACHE", str(tmp_path / "cache"))
+    proc = launch(recipe, tmp_path / "run", 2, "training.max_steps=1")
+    _check(proc)
+    assert proc.stderr.count("training data cached in") == 1, proc.stderr[-3000:]
+    assert proc.stderr.count("training data read from the cache") == 1, proc.stderr[-3000:]

@@ -9,7 +9,7 @@ Output layout (one stage: `<output_dir>/`; several: `<output_dir>/<stage>/`):
 
 A stage runs in visible phases (the layout of torchtune's recipes), each given only its part of the config:
 `load_model` (model), `resolve_layer` (objectives, data), `setup_model` (model: LoRA, checkpointing),
-`setup_data` (data, objectives), `setup_trainer`, `train`, `save` (model).
+`setup_data` (data, objectives; prepared once per node, cached), `setup_trainer`, `train`, `save` (model).
 """
 
 from __future__ import annotations
@@ -203,9 +203,15 @@ def setup_model(lm, model: ModelConfig):
 
 
 def setup_data(data: DataConfig, objectives: ObjectiveConfig, seed: int, tok):
-    """(dataset, counts): the tokenized pairs and sequences, and how many of each for metrics.json."""
+    """(dataset, counts): the tokenized pairs and sequences, and how many of each for metrics.json; read from
+    the data cache when these inputs were prepared before (training/data_cache.py), else prepared and cached."""
+    from crossalign.training import data_cache
     from crossalign.training.data import AlignmentDataset, build_texts
 
+    name = data_cache.key(data, objectives, seed, tok)
+    cached = data_cache.load(name)
+    if cached is not None:
+        return cached
     texts = build_texts(data, objectives, seed)
     dataset = AlignmentDataset(texts, tok, data, objectives)
     counts = {
@@ -213,6 +219,7 @@ def setup_data(data: DataConfig, objectives: ObjectiveConfig, seed: int, tok):
         "pairs_per_corpus": {c.name: len(c.src) for c in texts.pairs},
         "dropped_by_contamination_guard": texts.dropped,
     }
+    data_cache.store(name, dataset, counts)
     return dataset, counts
 
 
@@ -286,7 +293,8 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     lm = setup_model(lm, cfg.model)
     # Built after the model loads: with a ZeRO-3 config alive, from_pretrained would partition the model as it loads.
     args = training_arguments(cfg, str(stage_dir))
-    dataset, counts = setup_data(cfg.data, objectives, cfg.seed, tok)
+    with args.main_process_first(desc="training data"):  # the others then read what it cached
+        dataset, counts = setup_data(cfg.data, objectives, cfg.seed, tok)
     log.info("stage %s: %s", name, json.dumps(counts))
     trainer = setup_trainer(lm, tok, dataset, objectives, args)
     result, wall = train(trainer, stage_dir, resume)
