@@ -248,5 +248,5 @@ def test_training_data_is_prepared_once_per_launch(setup, tmp_path, monkeypatch)
     monkeypatch.setenv("CROSSALIGN_CACHE", str(tmp_path / "cache"))
     proc = launch(recipe, tmp_path / "run", 2, "training.max_steps=1")
     _check(proc)
-    assert proc.stderr.count("training data cached in") == 1, proc.stderr[-3000:]
+    assert proc.stderr.count("training data cached (entry") == 1, proc.stderr[-3000:]
     assert proc.stderr.count("training data read from the cache") == 1, proc.stderr[-3000:]

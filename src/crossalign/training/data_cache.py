@@ -106,7 +106,7 @@ def load(name: str | None):
         return None
     dataset = AlignmentDataset.__new__(AlignmentDataset)  # its state is plain lists and dicts (vars below)
     vars(dataset).update(entry["dataset"], pairs=[tuple(p) for p in entry["dataset"]["pairs"]])
-    log.info("training data read from the cache %s", path)
+    log.info("training data read from the cache (entry %s)", name)
     return dataset, entry["counts"]
 
 
@@ -120,7 +120,7 @@ def store(name: str | None, dataset, counts: dict) -> None:
     except OSError as e:
         log.warning("training data not cached (%s); every rank and run prepares it again", e)
         return
-    log.info("training data cached in %s", path)
+    log.info("training data cached (entry %s)", name)
     entries = sorted((_mtime(p), p) for p in folder().glob("[!.]*.json"))  # not the temporary files of writers
     for _, old in entries[:-KEEP]:
         old.unlink(missing_ok=True)
