@@ -44,13 +44,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
-def write_atomic(path: str | Path, content: str | bytes) -> Path:
-    """Write text (UTF-8) or bytes to `path` atomically."""
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically."""
     with atomic_path(path) as tmp:
-        if isinstance(content, bytes):
-            tmp.write_bytes(content)
-        else:
-            tmp.write_text(content, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
@@ -68,6 +65,10 @@ def replace_folder(new: str | Path, path: str | Path, keep_existing: bool = Fals
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             os.replace(path, old / "x")
         os.replace(new, path)
+    except BaseException:
+        if old is not None and (old / "x").exists() and not path.exists():
+            os.replace(old / "x", path)  # the old folder stays where it was
+        raise
     finally:
         if new.exists():
             shutil.rmtree(new, ignore_errors=True)
