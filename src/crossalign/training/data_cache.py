@@ -118,7 +118,7 @@ def store(name: str | None, dataset, counts: dict) -> None:
     path = folder() / f"{name}.json"
     try:
         write_atomic(path, json.dumps({"dataset": vars(dataset), "counts": counts}, separators=(",", ":")))
-    except OSError as e:
+    except (OSError, TypeError, ValueError) as e:  # unwritable cache; a value JSON cannot hold
         log.warning("training data not cached (%s); every rank and run prepares it again", e)
         return
     log.info("training data cached (entry %s)", name)
