@@ -69,7 +69,7 @@ def _barrier(state) -> None:
         state.wait_for_everyone()
 
 
-def _resolve_layer(cfg: TrainConfig, lm, tok) -> dict:
+def _resolve_layer(cfg: TrainConfig, lm, tok, root) -> dict:
     """Resolve `objectives.layer: auto`; returns what it resolved to (for metrics.json), {} for a number."""
     if str(cfg.objectives.layer).lower() != "auto":
         try:
@@ -83,7 +83,7 @@ def _resolve_layer(cfg: TrainConfig, lm, tok) -> dict:
     from crossalign.analysis import suggest_layer
 
     geometry = cfg.objectives.resolved_layer_geometry()
-    cfg.objectives.layer = int(suggest_layer(lm, tok, cfg.data.languages, pivot=cfg.data.pivot, data_dir=cfg.data.data_dir,
+    cfg.objectives.layer = int(suggest_layer(lm, tok, cfg.data.languages, pivot=cfg.data.pivot, root=root,
                                              pooling=cfg.objectives.pooling, geometry=geometry))
     log.info("layer=auto chose hidden_states[%d] (best FLORES-dev retrieval, %s geometry)", cfg.objectives.layer, geometry)
     return {"objectives.layer": cfg.objectives.layer, "objectives.layer_geometry": geometry, "layer_chosen_on": "flores200:dev"}
@@ -176,6 +176,7 @@ class TrainResult:
 def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, resume: bool) -> TrainResult:
     from transformers import set_seed
 
+    from crossalign.data.paths import resolve_data_dir
     from crossalign.models import apply_lora, load_model_and_tokenizer, merge_adapter, model_info, save_model
     from crossalign.objectives.composite import AlignmentModel
     from crossalign.pooling import special_token_ids
@@ -189,13 +190,14 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     set_seed(cfg.seed)
     lm, tok = load_model_and_tokenizer(model_name, dtype=cfg.model.dtype, padding_side="right",
                                        attn_implementation=cfg.model.attn_implementation)
-    layer_auto = _resolve_layer(cfg, lm, tok)
+    root = resolve_data_dir(cfg.data.data_dir)  # the local data folder, None: the Hub
+    layer_auto = _resolve_layer(cfg, lm, tok, root)
     if cfg.model.lora:
         lm = apply_lora(lm, r=cfg.model.lora_r, alpha=cfg.model.lora_alpha, dropout=cfg.model.lora_dropout,
                         target_modules=cfg.model.lora_target_modules, gradient_checkpointing=cfg.model.gradient_checkpointing)
     elif cfg.model.gradient_checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    texts = build_texts(cfg.data, cfg.objectives, cfg.seed)
+    texts = build_texts(cfg.data, cfg.objectives, cfg.seed, root)
     dataset = AlignmentDataset(texts, tok, cfg.data, cfg.objectives)
     model = AlignmentModel(lm, cfg.objectives, special_token_ids(tok))
     # What FSDP's TRANSFORMER_BASED_WRAP wraps as one unit each (Accelerate reads it from the model it
