@@ -1,15 +1,16 @@
 """The data-source layer: the `source:split` parser, each source module's local layout (tiny fixtures in the
-same format, or the real data), the Hub path up to `datasets.load_dataset`, and the contamination set
-reproduced exactly."""
+same format, or the real data), the Hub path up to `datasets.load_dataset`, the per-language cap, and the
+contamination set reproduced exactly."""
 
 from __future__ import annotations
 
 import hashlib
+import random
 
 import pytest
 import yaml
 
-from crossalign.data.parallel import load_parallel
+from crossalign.data.parallel import ParallelCorpus, load_parallel
 from crossalign.data.sources import copa, flores, pawsx, parse_spec, tatoeba, xnli, xstorycloze, xwinograd
 from crossalign.errors import CrossalignError, MissingLanguage
 
@@ -248,6 +249,40 @@ def test_hub_failures_are_one_line(hub_calls):
 
     with pytest.raises(CrossalignError, match=r"could not load hub dataset 'no/such' \(config 'x', split 'test'\): Dataset"):
         load_rows("no/such", "x", "test")
+
+
+# ---------------------------------------------------------------------------------------------- the cap
+
+
+def _corpus(lang, prefix, n):
+    return ParallelCorpus("eng_Latn", lang, [f"{prefix} x{i}" for i in range(n)], [f"{prefix} y{i}" for i in range(n)], prefix)
+
+
+def test_cap_is_per_language_across_corpora():
+    from crossalign.training.data import cap_per_language
+
+    one, two, small = _corpus("deu_Latn", "one", 8), _corpus("deu_Latn", "two", 8), _corpus("swh_Latn", "small", 3)
+    out = cap_per_language([one, two, small], 5, seed=0)
+    assert [c.name for c in out] == ["one", "two", "small"] and out[2] is small  # under the cap: untouched
+    assert sum(len(c) for c in out[:2]) == 5  # capped per corpus, German would have had 10
+    assert all(x.split()[1][1:] == y.split()[1][1:] for c in out for x, y in c.pairs())  # pairs stay pairs
+    assert [c.src for c in cap_per_language([one, two, small], 5, seed=0)] == [c.src for c in out]  # seeded
+    assert len(one) == 8 and len(two) == 8  # inputs left alone
+    [alone] = cap_per_language([one], 5, seed=3)
+    assert alone.src == [one.src[i] for i in sorted(random.Random(3).sample(range(8), 5))]
+
+
+def test_build_texts_caps_each_language_once(tmp_path):
+    from crossalign.training.config import DataConfig, ObjectiveConfig
+    from crossalign.training.data import build_texts
+
+    a = write(tmp_path / "a.tsv", [f"Hello {i}.\tHallo {i}." for i in range(6)])
+    b = write(tmp_path / "b.tsv", [f"Good {i}.\tGut {i}." for i in range(6)])
+    data = DataConfig(languages=["deu"], parallel=[str(a), str(b)], instructions=[], exclude_eval_sets=[],
+                      max_pairs_per_language=4)
+    texts = build_texts(data, ObjectiveConfig(lm_weight=0.0, contrastive_weight=1.0), 0, None)
+    assert [c.name for c in texts.pairs] == ["a.tsv:eng_Latn-deu_Latn", "b.tsv:eng_Latn-deu_Latn"]
+    assert sum(len(c) for c in texts.pairs) == 4
 
 
 # ------------------------------------------------------------------------------------ the contamination set

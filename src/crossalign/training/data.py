@@ -31,8 +31,8 @@ class TrainingTexts:
 
 
 def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int, root: Path | None) -> TrainingTexts:
-    """Read pairs and instructions (from the local data `root`, None: the Hub), apply the contamination guard,
-    build the instruction examples."""
+    """Read pairs and instructions (from the local data `root`, None: the Hub), apply the contamination guard
+    and the per-language cap, build the instruction examples."""
     from crossalign.data.contamination import drop_contaminated, evaluation_texts
     from crossalign.data.instructions import cross_lingual_instructions, read_instructions, story_instructions, translation_instructions
     from crossalign.data.parallel import load_parallel
@@ -68,12 +68,7 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int, root: 
         else:
             corpora, dropped = drop_contaminated(corpora, evaluation_texts(root, tuple(data.exclude_eval_sets)))
     if data.max_pairs_per_language:
-        rng = random.Random(seed)
-        for c in corpora:
-            if len(c.src) > data.max_pairs_per_language:
-                keep = sorted(rng.sample(range(len(c.src)), data.max_pairs_per_language))
-                c.src = [c.src[i] for i in keep]
-                c.tgt = [c.tgt[i] for i in keep]
+        corpora = cap_per_language(corpora, data.max_pairs_per_language, seed)
     examples = []
     if objectives.lm_weight or objectives.contrastive_input == "spans" or objectives.language_matching_weight:
         records = []
@@ -94,6 +89,35 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int, root: 
     return TrainingTexts(pairs=corpora, examples=examples, dropped=dropped)
 
 
+def cap_per_language(corpora: list, cap: int, seed: int) -> list:
+    """At most `cap` pairs per language across all its corpora (not per corpus: two sources must not give a
+    language twice the cap): a uniform sample of the language's pairs, deterministic in `seed`; each corpus
+    keeps its sampled pairs, in order."""
+    from crossalign.data.parallel import ParallelCorpus
+
+    rng = random.Random(seed)
+    by_lang: dict[str, list] = {}
+    for c in corpora:
+        by_lang.setdefault(c.tgt_lang, []).append(c)
+    keep: dict[int, set[int]] = {}  # id(corpus) -> indices kept, for the languages over the cap
+    for group in by_lang.values():
+        sizes = [len(c) for c in group]
+        if sum(sizes) <= cap:
+            continue
+        chosen = sorted(rng.sample(range(sum(sizes)), cap))
+        start = 0
+        for c, n in zip(group, sizes):
+            keep[id(c)] = {i - start for i in chosen if start <= i < start + n}
+            start += n
+    out = []
+    for c in corpora:
+        if id(c) in keep:
+            idx = sorted(keep[id(c)])
+            c = ParallelCorpus(c.src_lang, c.tgt_lang, [c.src[i] for i in idx], [c.tgt[i] for i in idx], c.name)
+        out.append(c)
+    return out
+
+
 class AlignmentDataset(Dataset):
     """Tokenized pairs and sequences, zipped (see module docstring)."""
 
@@ -107,6 +131,8 @@ class AlignmentDataset(Dataset):
         self.pairs: list[tuple[list[int], list[int]]] = []
         if want_pairs:
             for corpus in texts.pairs:
+                if not corpus.src:
+                    continue  # emptied by the contamination guard or the per-language cap
                 xs = encode_sentences(tokenizer, corpus.src, max_length=data.max_sentence_length)["input_ids"]
                 ys = encode_sentences(tokenizer, corpus.tgt, max_length=data.max_sentence_length)["input_ids"]
                 self.pairs += list(zip(xs, ys))
