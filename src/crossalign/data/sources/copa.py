@@ -25,11 +25,18 @@ _LOCAL_SPLIT = {"validation": "val", "test": "test"}
 _COPA = {"validation": ("copa-dev.xml", "gold.dev", range(401, 501)), "test": ("copa-test.xml", "gold.test", range(501, 1001))}
 
 
+def _items(path: Path) -> dict[int, dict]:
+    """The items of a COPA XML file as XCOPA rows: {id: {premise, choice1, choice2, question, label}}."""
+    return {int(it.get("id")): {"premise": it.findtext("p"), "choice1": it.findtext("a1"), "choice2": it.findtext("a2"),
+                                "question": it.get("asks-for"), "label": int(it.get("most-plausible-alternative")) - 1}
+            for it in ET.parse(path).getroot().iter("item")}
+
+
 def _copa_rows(root: Path, split: str) -> list[dict]:
-    """English COPA items as XCOPA rows; XML labels checked against the gold label file."""
+    """XCOPA's English side from COPA; the XML labels checked against the gold label file."""
     base = Path(root) / "copa_en" / "COPA-resources"
     xml_name, gold_name, ids = _COPA[split]
-    items = {int(item.get("id")): item for item in ET.parse(require(base / "datasets" / xml_name, "COPA file")).getroot().iter("item")}
+    items = _items(require(base / "datasets" / xml_name, "COPA file"))
     gold_file = base / "results" / gold_name
     gold = {}
     if gold_file.is_file():
@@ -39,14 +46,9 @@ def _copa_rows(root: Path, split: str) -> list[dict]:
                 gold[int(i)] = 0 if a1 == "1" else 1
     rows = []
     for i in ids:
-        it = items[i]
-        label = int(it.get("most-plausible-alternative")) - 1
-        if gold and gold.get(i) != label:
+        if gold and gold.get(i) != items[i]["label"]:
             raise CrossalignError(f"COPA item {i}: XML label disagrees with {gold_file}; the copy is damaged")
-        rows.append({
-            "premise": it.findtext("p"), "choice1": it.findtext("a1"), "choice2": it.findtext("a2"),
-            "question": it.get("asks-for"), "label": label, "idx": i - ids.start, "copa_id": i,
-        })
+        rows.append({**items[i], "idx": i - ids.start, "copa_id": i})
     return rows
 
 
@@ -82,8 +84,5 @@ SOURCE = TaskSource(hub=XCOPA_HUB, read=read, stored=stored)
 def copa_texts(root: Path):
     """Every premise and alternative of the local COPA copy, all 1000 items (for the contamination guard)."""
     for f in sorted((Path(root) / "copa_en").rglob("copa-*.xml")):
-        for item in ET.parse(f).getroot().iter("item"):
-            for tag in ("p", "a1", "a2"):
-                node = item.find(tag)
-                if node is not None and node.text:
-                    yield node.text
+        for item in _items(f).values():
+            yield from (t for t in (item["premise"], item["choice1"], item["choice2"]) if t)
