@@ -27,6 +27,7 @@ import yaml
 
 from crossalign.analysis.alignment import analyze_pairs, load_pairs, stats_pairs
 from crossalign.analysis.cache import EmbeddingCache, model_identity
+from crossalign.data.paths import resolve_data_dir
 from crossalign.models import load_model_and_tokenizer
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -52,9 +53,10 @@ def main(argv=None) -> int:
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     done = json.loads((run / "analysis.json").read_text())
     # the data spec carries its split (flores200:devtest); config.yaml also records the resolved one
-    pairs, source, split = load_pairs(cfg["data"], cfg["langs"], cfg["pivot"], cfg["limit"], cfg["data_dir"])
+    root = resolve_data_dir(cfg["data_dir"])
+    pairs, source, split = load_pairs(cfg["data"], cfg["langs"], cfg["pivot"], cfg["limit"], root)
     stats, where = stats_pairs(cfg["stats"], source, split, cfg["langs"], cfg["pivot"], cfg["limit"], cfg["stats_limit"],
-                               cfg["data_dir"], scored=pairs)
+                               root, scored=pairs)
     model, tok = load_model_and_tokenizer(cfg["model"], dtype="float32", padding_side="right")
     settings = {"model": model_identity(cfg["model"]), "pooling": cfg["pooling"], "layers": cfg["layers"],
                 "max_length": cfg["max_length"], "bf16": cfg["bf16"], "padding_side": "right"}

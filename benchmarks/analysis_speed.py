@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from crossalign.analysis import embed
 from crossalign.analysis.metrics import cosine_matrix, retrieval_p_at_1
 from crossalign.data.parallel import load_multiway
+from crossalign.data.paths import resolve_data_dir
 from crossalign.models import load_model_and_tokenizer
 
 LANGS = ["deu", "fra", "spa", "zho", "arb", "hin", "swh", "tha", "tur", "vie", "ind", "est"]
@@ -81,7 +82,7 @@ def main() -> int:
 
     model, tok = load_model_and_tokenizer("gemma-3-270m")
     model.eval()
-    full = load_multiway("flores200", ["eng", *LANGS], "devtest", None, args.limit)
+    full = load_multiway("flores200", ["eng", *LANGS], "devtest", resolve_data_dir(None), args.limit)
     k = args.sample or args.limit
     sample = {lang: v[:k] for lang, v in full.items()}
     texts = [s for v in sample.values() for s in v]

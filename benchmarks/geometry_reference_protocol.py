@@ -11,12 +11,14 @@ into 100 for statistics and 100 scored, as the reference did, to check agreement
 import json, sys, torch, yaml
 from pathlib import Path
 from crossalign.analysis.alignment import load_pairs, _pivot_texts
+from crossalign.data.paths import resolve_data_dir
 from crossalign.analysis.cache import EmbeddingCache, model_identity
 from crossalign.analysis.geometry import LayerStats
 from crossalign.analysis import metrics
 run = Path(sys.argv[1])
 cfg = yaml.safe_load((run / "config.yaml").read_text())
-pairs, source, split = load_pairs(cfg["data"].split(":")[0], cfg["langs"], cfg["pivot"], cfg["limit"], cfg["data_dir"], cfg["split"])
+pairs, source, split = load_pairs(cfg["data"].split(":")[0], cfg["langs"], cfg["pivot"], cfg["limit"],
+                                  resolve_data_dir(cfg["data_dir"]), cfg["split"])
 settings = {"model": model_identity(cfg["model"]), "pooling": cfg["pooling"], "layers": cfg["layers"],
             "max_length": cfg["max_length"], "bf16": cfg["bf16"], "padding_side": "right"}
 cache = EmbeddingCache(run / "cells", settings)

@@ -17,6 +17,7 @@ import time
 import torch
 
 from crossalign.data.parallel import load_multiway
+from crossalign.data.paths import resolve_data_dir
 from crossalign.hidden_states import hidden_states
 from crossalign.models import load_model_and_tokenizer
 from crossalign.objectives import ContrastiveLoss
@@ -35,7 +36,7 @@ def main():
     lm, tok = load_model_and_tokenizer("gemma-3-270m")
     lm.eval()
     langs = a.languages.split(",")
-    texts = load_multiway("flores200", langs, "dev", data_dir=a.data_dir, limit=a.pairs)
+    texts = load_multiway("flores200", langs, "dev", root=resolve_data_dir(a.data_dir), limit=a.pairs)
     special = special_token_ids(tok)
     vecs = {}
     with torch.no_grad():

@@ -34,6 +34,7 @@ def step_point(b: int, t: int, layer: int, steps: int, warmup: int, data_dir: st
 def language_points(data_dir: str | None) -> list[dict]:
     """Data for 2, 6 and 12 languages through the afp-cpu recipe's own data path (no model forward)."""
     from crossalign.data.parallel import load_multiway
+    from crossalign.data.paths import resolve_data_dir
     from crossalign.models import load_tokenizer
     from crossalign.config import load_config
     from crossalign.training.config import TrainConfig
@@ -41,20 +42,21 @@ def language_points(data_dir: str | None) -> list[dict]:
     from crossalign.recipes import recipe_path
 
     tok = load_tokenizer("gemma-3-270m")
+    root = resolve_data_dir(data_dir)
     sets = {2: "deu,swh", 6: "deu,zho,hin,tur,swh,est", 12: "deu,fra,spa,zho,arb,hin,swh,tha,tur,vie,ind,est"}
     rows = []
     for n, langs in sets.items():
         over = ["output_dir=/tmp/unused", f"data.languages=[{langs}]"] + ([f"data.data_dir={data_dir}"] if data_dir else [])
         cfg = load_config(TrainConfig, recipe_path("afp-cpu"), over)
         t0 = time.perf_counter()
-        texts = build_texts(cfg.data, cfg.objectives, cfg.seed)
+        texts = build_texts(cfg.data, cfg.objectives, cfg.seed, root)
         ds = AlignmentDataset(texts, tok, cfg.data, cfg.objectives)
         rows.append({"languages": n, "pairs": len(ds.pairs), "sequences": len(ds.seqs), "items": len(ds),
                      "build_seconds": round(time.perf_counter() - t0, 1)})
     # tokens per FLORES dev sentence (first 200) by language: the cost of the same content in each language
     codes = ["eng_Latn", "deu_Latn", "fra_Latn", "spa_Latn", "zho_Hans", "arb_Arab", "hin_Deva", "swh_Latn", "tha_Thai",
              "tur_Latn", "vie_Latn", "ind_Latn", "est_Latn"]
-    texts = load_multiway("flores200", codes, "dev", data_dir=data_dir, limit=200)
+    texts = load_multiway("flores200", codes, "dev", root=root, limit=200)
     fert = {c: round(sum(len(tok(s, add_special_tokens=False)["input_ids"]) for s in texts[c]) / len(texts[c]), 1) for c in codes}
     return rows, fert
 

@@ -36,8 +36,9 @@ def _batch(tok, data_dir, B=B, T=T):
     import torch
 
     from crossalign.data.parallel import load_multiway
+    from crossalign.data.paths import resolve_data_dir
 
-    texts = load_multiway("flores200", ["eng_Latn", "deu_Latn"], "dev", data_dir=data_dir, limit=600)
+    texts = load_multiway("flores200", ["eng_Latn", "deu_Latn"], "dev", root=resolve_data_dir(data_dir), limit=600)
 
     def block(lines, start):
         ids = []

@@ -134,10 +134,10 @@ def test_existing_output_is_left_untouched(tiny_gemma_dir, data_dir, tmp_path, c
 
 def test_suggest_layer_uses_dev_and_refuses_test(tiny_gemma_dir, data_dir):
     model, tok = load_model_and_tokenizer(str(tiny_gemma_dir))
-    k = suggest_layer(model, tok, ["deu", "swh"], data="flores200:dev", data_dir=data_dir, limit=6)
+    k = suggest_layer(model, tok, ["deu", "swh"], data="flores200:dev", root=data_dir, limit=6)
     assert k in (1, 2)  # transformer blocks only, never the embedding table
     with pytest.raises(CrossalignError, match="must not look at the test data flores200:devtest"):
-        suggest_layer(model, tok, ["deu"], data="flores200:devtest", data_dir=data_dir)
+        suggest_layer(model, tok, ["deu"], data="flores200:devtest", root=data_dir)
 
 
 # ------------------------------------------------------------------------------------- re-runs reuse cells

@@ -128,13 +128,3 @@ def test_pairs_with_different_pivot_sides(tiny_tokenizer):
     assert res["layers"] == [1, 2] and res["sentences"] == {"deu_Latn": 4, "swh_Latn": 4}
     assert all(r["languages"]["deu_Latn"]["p_at_1"] == 1.0 for r in res["per_layer"])
     assert len(res["projection"]["points"]["1"]["eng_Latn"]) == 6  # SENTS[:6], deduplicated
-
-
-def test_split_data_spec(tmp_path):
-    from crossalign.analysis.alignment import split_data_spec
-
-    assert split_data_spec("flores200:devtest") == ("flores200", "devtest")
-    assert split_data_spec("tatoeba_laser") == ("tatoeba_laser", None)
-    assert split_data_spec("hub:openlanguagedata/flores_plus:deu_Latn", "dev") == ("hub:openlanguagedata/flores_plus:deu_Latn", "dev")
-    assert split_data_spec(f"{tmp_path}:dev") == (str(tmp_path), "dev")
-    assert split_data_spec(str(tmp_path)) == (str(tmp_path), None)

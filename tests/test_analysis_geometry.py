@@ -136,7 +136,7 @@ def test_stats_pairs_never_contain_scored_sentences(tmp_path):
             if split == "dev":
                 lines[0] = f"{code} devtest 1"  # a sentence that is also scored
             (root / split / f"{code}.{split}").write_text("\n".join(lines) + "\n")
-    scored, source, split = alignment.load_pairs("flores200:devtest", ["deu"], limit=4, data_dir=tmp_path)
+    scored, source, split = alignment.load_pairs("flores200:devtest", ["deu"], limit=4, root=tmp_path)
     stats, where = alignment.stats_pairs("auto", source, split, ["deu"], "eng_Latn", 4, 5, tmp_path, scored=scored)
     assert "flores200:dev" in where and len(stats["deu_Latn"][0]) == 5
     assert not set(stats["deu_Latn"][0] + stats["deu_Latn"][1]) & set(scored["deu_Latn"][0] + scored["deu_Latn"][1])

@@ -20,36 +20,36 @@ def write(path, lines):
 
 
 def test_flores_dev_german(shared_data):
-    [c] = load_parallel("flores200", ["de"], split="dev", data_dir=shared_data)
+    [c] = load_parallel("flores200", ["de"], split="dev", root=shared_data)
     assert (c.src_lang, c.tgt_lang, len(c)) == ("eng_Latn", "deu_Latn", 997)
     assert c.src[0] == (shared_data / "flores200/dev/eng_Latn.dev").read_text(encoding="utf-8").split("\n")[0]
     assert c.tgt[-1] == (shared_data / "flores200/dev/deu_Latn.dev").read_text(encoding="utf-8").split("\n")[996]
-    multi = load_multiway("flores200", "en,de,sw", "devtest", data_dir=shared_data, limit=5)
+    multi = load_multiway("flores200", "en,de,sw", "devtest", root=shared_data, limit=5)
     assert list(multi) == ["eng_Latn", "deu_Latn", "swh_Latn"] and all(len(v) == 5 for v in multi.values())
 
 
 def test_tatoeba_challenge_maps_codes_and_orients_pivot(shared_data):
-    sw, ar = load_parallel("tatoeba", ["swh", "ar"], data_dir=shared_data)
+    sw, ar = load_parallel("tatoeba", ["swh", "ar"], root=shared_data)
     assert (sw.name, sw.tgt_lang, len(sw)) == ("tatoeba_challenge:eng-swa", "swh_Latn", 387)
     assert sw.src[0] == "All of these sentences need a full stop."
     # 'ara-eng' has English second in the folder name: it must still land on the x side
     eng = (shared_data / "tatoeba_challenge/testsets/ara-eng/tatoeba-test-v2021-08-07.eng").read_text("utf-8")
     assert ar.tgt_lang == "arb_Arab" and ar.src[0] == eng.split("\n")[0].strip()
-    [few] = load_parallel("tatoeba_challenge", "sw", data_dir=shared_data, limit=10)
+    [few] = load_parallel("tatoeba_challenge", "sw", root=shared_data, limit=10)
     assert few.src == sw.src[:10] and few.tgt == sw.tgt[:10]
 
 
 def test_tatoeba_laser(shared_data):
-    sw, zh = load_parallel("tatoeba_laser", ["sw", "zh"], data_dir=shared_data)
+    sw, zh = load_parallel("tatoeba_laser", ["sw", "zh"], root=shared_data)
     assert (sw.name, len(sw)) == ("tatoeba_laser:eng-swh", 390)
     assert zh.name == "tatoeba_laser:eng-cmn" and zh.tgt_lang == "zho_Hans" and len(zh) == 1000
 
 
 def test_missing_language_lists_available(shared_data):
     with pytest.raises(CrossalignError, match=r"xho_Latn is not in tatoeba_challenge.*available: .*swh_Latn"):
-        load_parallel("tatoeba_challenge", ["xh"], data_dir=shared_data)
+        load_parallel("tatoeba_challenge", ["xh"], root=shared_data)
     with pytest.raises(CrossalignError, match=r"xho_Latn is not in flores200.*available: .*deu_Latn"):
-        load_parallel("flores200", ["xh"], split="dev", data_dir=shared_data)
+        load_parallel("flores200", ["xh"], split="dev", root=shared_data)
 
 
 # ------------------------------------------------------------------------------------------ local files
@@ -130,18 +130,18 @@ def test_missing_files_and_unknown_sources(tmp_path):
     with pytest.raises(CrossalignError, match=r"unknown parallel source"):
         load_parallel("no_such_corpus", ["sw"])
     with pytest.raises(CrossalignError, match=r"expected <data>/tatoeba_challenge/testsets/<a>-<b>/"):
-        load_parallel("tatoeba_challenge", ["sw"], data_dir=tmp_path)
+        load_parallel("tatoeba_challenge", ["sw"], root=tmp_path)
     with pytest.raises(CrossalignError, match=r"flores200/dev/<code>\.dev"):
-        load_parallel("flores200", ["sw"], data_dir=tmp_path)
+        load_parallel("flores200", ["sw"], root=tmp_path)
     with pytest.raises(CrossalignError, match=r"x\.tgt"):
         write(tmp_path / "x.src", ["a"])
         load_parallel(str(tmp_path / "x"), ["sw"])
     with pytest.raises(CrossalignError, match="unknown language code"):
-        load_parallel("flores200", ["klingonish"], data_dir=tmp_path)
+        load_parallel("flores200", ["klingonish"], root=tmp_path)
     with pytest.raises(CrossalignError, match="pivot"):
-        load_parallel("flores200", ["en", "sw"], data_dir=tmp_path)
+        load_parallel("flores200", ["en", "sw"], root=tmp_path)
     with pytest.raises(CrossalignError, match="split"):
-        load_parallel("flores200", ["sw"], split="test", data_dir=tmp_path)
+        load_parallel("flores200", ["sw"], split="test", root=tmp_path)
 
 
 def test_corpus_rejects_unequal_sides():
@@ -222,6 +222,7 @@ def _eval_folder(root):
     write(root / "xstorycloze/spring2016.val.sw.tsv.split_20_80_eval.tsv",
           [header, "id1\tStory s1.\tStory s2.\tStory s3.\tStory s4.\tStory end one.\tStory end two.\t1"])
     write(root / "xnli/test-sw.tsv", ["Xnli premise.\tXnli hypothesis."])
+    write(root / "xnli/test_labels/test_labels.txt", ["neutral"])
     write(root / "pawsx/x-final/fr/dev_2k.tsv", ["id\tsentence1\tsentence2\tlabel", '1\tPaws "one".\tNS\t0'])
     write(root / "xwinograd/dataset.tsv", ["fr\toriginal\tWinograd english.\tWinograd sentence.\t[]\t[]\t[]"])
     return root
@@ -267,7 +268,7 @@ def test_contamination_real_tatoeba_estonian(shared_data):
 
     blocked = evaluation_texts(shared_data, sets=("tatoeba_laser", "xcopa", "copa_en"))
     assert evaluation_texts(shared_data, sets=("tatoeba_laser", "xcopa", "copa_en")) is blocked  # cached
-    [est] = load_parallel("tatoeba_challenge", ["et"], data_dir=shared_data)
+    [est] = load_parallel("tatoeba_challenge", ["et"], root=shared_data)
     [clean], counts = drop_contaminated([est], blocked)
     # README: 506 of LASER's 1000 est pairs are in Tatoeba Challenge; either-side matching drops more
     assert counts["tatoeba_challenge:eng-est"] >= 500 and len(clean) == len(est) - sum(counts.values())
@@ -276,13 +277,13 @@ def test_contamination_real_tatoeba_estonian(shared_data):
 def test_xstorycloze_train_stories_as_sentence_pairs(shared_data):
     from crossalign.errors import MissingLanguage
 
-    (sw,) = load_parallel("xstorycloze", ["sw"], data_dir=shared_data)
+    (sw,) = load_parallel("xstorycloze", ["sw"], root=shared_data)
     assert sw.src_lang == "eng_Latn" and sw.tgt_lang == "swh_Latn" and len(sw) == 360 * 6  # 4 sentences + 2 endings
     assert sw.src[0] == "Rick grew up in a troubled household." and sw.tgt[0] == "Rick alikua katika nyumba yenye shida."
     with pytest.raises(CrossalignError, match="evaluation split"):
-        load_parallel("xstorycloze", ["sw"], split="eval", data_dir=shared_data)
+        load_parallel("xstorycloze", ["sw"], split="eval", root=shared_data)
     with pytest.raises(MissingLanguage, match="deu_Latn is not in xstorycloze"):
-        load_parallel("xstorycloze", ["deu"], data_dir=shared_data)
+        load_parallel("xstorycloze", ["deu"], root=shared_data)
 
 
 def test_several_sources_each_give_the_languages_they_have(shared_data):
@@ -291,11 +292,11 @@ def test_several_sources_each_give_the_languages_they_have(shared_data):
 
     obj = ObjectiveConfig(lm_weight=0.0, contrastive_weight=1.0)
     texts = build_texts(DataConfig(parallel=["tatoeba_challenge", "xstorycloze"], languages=["deu", "swh"],
-                                   instructions=[], data_dir=str(shared_data), max_pairs_per_language=None), obj, 0)
+                                   instructions=[], max_pairs_per_language=None), obj, 0, shared_data)
     names = sorted(c.name.split(":")[0] for c in texts.pairs)
     assert names == ["tatoeba_challenge", "tatoeba_challenge", "xstorycloze.train"]  # no German in XStoryCloze
     swh = sum(len(c) for c in texts.pairs if c.tgt_lang == "swh_Latn")
     assert swh > 1500  # Tatoeba keeps ~19 clean Swahili pairs; the stories add ~2000
     with pytest.raises(CrossalignError, match="no parallel data for fra_Latn"):
-        build_texts(DataConfig(parallel=["xstorycloze", "xstorycloze"], languages=["fra"], instructions=[],
-                               data_dir=str(shared_data)), obj, 0)
+        build_texts(DataConfig(parallel=["xstorycloze", "xstorycloze"], languages=["fra"], instructions=[]), obj, 0,
+                    shared_data)

@@ -145,7 +145,7 @@ def test_hub_path_reads_the_hub_layout(shared_data, tmp_path):
     split = load_split(paws, "fr", "test", None, hub)
     assert split.dropped == 2 and split.docs[0]["sentence1"] == "A cat sat" and split.docs[0]["sentence2"] == "the cat sat."
 
-    with pytest.raises(CrossalignError, match="cannot load Hub dataset"):
+    with pytest.raises(CrossalignError, match="could not load hub dataset"):
         load_split(xcopa, "sw", "validation", None, str(tmp_path / "nothing-here"))
 
 

@@ -34,7 +34,7 @@ def heldout_loss(model, tok, texts) -> float:
 
 @pytest.mark.slow
 def test_short_afp_run_lowers_contrastive_loss_and_reloads(tmp_path, shared_data):
-    texts = load_multiway("flores200", ["eng_Latn", "deu_Latn", "est_Latn"], "dev", data_dir=shared_data, limit=32)
+    texts = load_multiway("flores200", ["eng_Latn", "deu_Latn", "est_Latn"], "dev", root=shared_data, limit=32)
     base, tok = load_model_and_tokenizer("gemma-3-270m")
     before = heldout_loss(base, tok, texts)
     del base

@@ -34,24 +34,24 @@ def _no_build(*args, **kwargs):
 def test_second_preparation_reads_the_cache(cache, tmp_path, tiny_gemma_dir, monkeypatch):
     tsv, data, objectives = _inputs(tmp_path)
     tok = load_tokenizer(str(tiny_gemma_dir))
-    built, counts = setup_data(data, objectives, 1, tok)
+    built, counts = setup_data(data, objectives, 1, tok, None)
     assert len(list(cache.glob("*.json"))) == 1
     assert counts["pairs"] == 8 and counts["pairs_per_corpus"] and counts["sequences"] > 0
 
     with monkeypatch.context() as m:
         m.setattr("crossalign.training.data.build_texts", _no_build)
-        read, read_counts = setup_data(data, objectives, 1, tok)
+        read, read_counts = setup_data(data, objectives, 1, tok, None)
     assert read_counts == counts and vars(read) == vars(built)
     assert _items(read) == _items(built) and read.lengths() == built.lengths()
 
     # any input that changes the data prepares it again, under a new name
     with tsv.open("a", encoding="utf-8") as f:
         f.write("One more sentence.\tNoch ein Satz.\n")
-    assert setup_data(data, objectives, 1, tok)[1]["pairs"] == 9
-    setup_data(data, objectives, 2, tok)  # another seed
-    setup_data(DataConfig(**{**vars(data), "max_length": 64}), objectives, 2, tok)
+    assert setup_data(data, objectives, 1, tok, None)[1]["pairs"] == 9
+    setup_data(data, objectives, 2, tok, None)  # another seed
+    setup_data(DataConfig(**{**vars(data), "max_length": 64}), objectives, 2, tok, None)
     tok.add_tokens(["<new>"])
-    setup_data(DataConfig(**{**vars(data), "max_length": 64}), objectives, 2, tok)
+    setup_data(DataConfig(**{**vars(data), "max_length": 64}), objectives, 2, tok, None)
     assert len(list(cache.glob("*.json"))) == 5
 
 
@@ -61,8 +61,8 @@ def test_only_the_newest_entries_are_kept(cache, tmp_path, tiny_gemma_dir, monke
     tok = load_tokenizer(str(tiny_gemma_dir))
     names = []
     for seed in (1, 2, 3):
-        setup_data(data, objectives, seed, tok)
-        names.append(data_cache.key(data, objectives, seed, tok))
+        setup_data(data, objectives, seed, tok, None)
+        names.append(data_cache.key(data, objectives, seed, tok, None))
     assert sorted(p.stem for p in cache.glob("*.json")) == sorted(names[1:])
 
 
@@ -70,5 +70,5 @@ def test_an_unwritable_cache_still_trains(tmp_path, tiny_gemma_dir, monkeypatch)
     (tmp_path / "file").write_text("not a folder")
     monkeypatch.setenv("CROSSALIGN_CACHE", str(tmp_path / "file"))
     _, data, objectives = _inputs(tmp_path)
-    dataset, counts = setup_data(data, objectives, 1, load_tokenizer(str(tiny_gemma_dir)))
+    dataset, counts = setup_data(data, objectives, 1, load_tokenizer(str(tiny_gemma_dir)), None)
     assert counts["pairs"] == 8 and len(dataset) > 0

@@ -22,6 +22,7 @@ from crossalign import languages
 from crossalign.analysis import metrics
 from crossalign.analysis.embed import embed
 from crossalign.analysis.geometry import GEOMETRIES, LayerStats, dimension_shares, gap_decomposition, parse_geometries
+from crossalign.data.sources import flores, parse_spec
 from crossalign.errors import CrossalignError
 from crossalign.hidden_states import check_layer, num_layers
 
@@ -31,7 +32,7 @@ METRICS = ("parallel_cos", "random_cos", "gap", "p_at_1_to_pivot", "p_at_1_from_
 CRITERION = "p_at_1"
 # The 12 languages of the reference analysis on the embedded model.
 DEFAULT_LANGS = ("deu", "fra", "spa", "zho", "arb", "hin", "swh", "tha", "tur", "vie", "ind", "est")
-MULTIWAY_SOURCES = ("flores200", "flores", "flores_plus")
+MULTIWAY_SOURCES = flores.NAMES
 
 Pairs = dict[str, tuple[list[str], list[str]]]  # language -> (its sentences, their pivot translations)
 
@@ -59,29 +60,19 @@ def parse_layers(spec, model) -> list[int]:
     return sorted(out)
 
 
-def split_data_spec(data: str, split: str | None = None) -> tuple[str, str | None]:
-    """'flores200:devtest' -> ('flores200', 'devtest'); 'hub:...' and existing paths are kept whole."""
-    data = str(data)
-    if split is not None or data.lower().startswith("hub:") or Path(data).expanduser().exists():
-        return data, split
-    source, sep, tail = data.rpartition(":")
-    if sep and source and tail and "/" not in tail:
-        return source, tail
-    return data, None
-
-
-def load_pairs(data: str, langs, pivot: str = "eng_Latn", limit: int | None = None, data_dir=None,
+def load_pairs(data: str, langs, pivot: str = "eng_Latn", limit: int | None = None, root: Path | None = None,
                split: str | None = None) -> tuple[Pairs, str, str | None]:
     """Read parallel data with the core readers: ({lang: (sentences, pivot sentences)}, source, split).
+    `data` is a data spec (`crossalign.data.sources.parse_spec`); `root` the local data folder, None: the Hub.
 
     Every language must have at least `limit` pairs: a shorter corpus is an error, not a silent cut."""
     from crossalign.data.parallel import load_parallel
 
-    source, split = split_data_spec(data, split)
+    source, split = parse_spec(data, split)
     pivot = languages.normalize(pivot)
     if source.lower() in MULTIWAY_SOURCES and split is None:
         split = "devtest"
-    corpora = load_parallel(source, langs, pivot=pivot, split=split, data_dir=data_dir, limit=limit)
+    corpora = load_parallel(source, langs, pivot=pivot, split=split, root=root, limit=limit)
     pairs: Pairs = {}
     for c in corpora:
         if limit is not None and len(c) < limit:
@@ -320,7 +311,7 @@ def suggest_layer(
     langs,
     pivot: str = "eng_Latn",
     data: str = "flores200:dev",
-    data_dir=None,
+    root: Path | None = None,
     limit: int | None = 200,
     pooling: str = "mean",
     batch_size: int = 32,
@@ -333,17 +324,17 @@ def suggest_layer(
     over the transformer blocks 1..num_layers (layer 0 is the embedding table, where nothing is
     contextual). The standardized geometries take their statistics from `stats_limit` dev rows held
     apart from the `limit` scored ones, so the choice never looks at a test split."""
-    source, split = split_data_spec(data)
+    source, split = parse_spec(data)
     if split is None and source.lower() in MULTIWAY_SOURCES:
         split = "dev"
     if split in ("devtest", "test") or source.lower() == "tatoeba_laser":
         raise CrossalignError(f"suggest_layer chooses a training setting, so it must not look at the test data "
                               f"{data}; use flores200:dev")
     geometry = parse_geometries(geometry)[0]
-    pairs, _, _ = load_pairs(source, langs, pivot, limit, data_dir, split)
+    pairs, _, _ = load_pairs(source, langs, pivot, limit, root, split)
     stats = None
     if geometry != "raw":
-        stats, _ = stats_pairs("holdout", source, split, langs, pivot, limit, stats_limit, data_dir, scored=pairs)
+        stats, _ = stats_pairs("holdout", source, split, langs, pivot, limit, stats_limit, root, scored=pairs)
     ks = layers if layers is not None else list(range(1, num_layers(model) + 1))
     result = analyze_pairs(model, tokenizer, pairs, pivot, ks, pooling, batch_size, bf16, projection=False,
                            stats=stats, geometries=[geometry], select_geometry=geometry)
@@ -364,7 +355,7 @@ def _disjoint(pairs: Pairs, scored: Pairs | None, stats_limit: int, what: str) -
 
 
 def stats_pairs(spec: str, source: str, split: str | None, langs, pivot: str, limit: int | None, stats_limit: int,
-                data_dir=None, scored: Pairs | None = None) -> tuple[Pairs | None, str | None]:
+                root: Path | None = None, scored: Pairs | None = None) -> tuple[Pairs | None, str | None]:
     """The sentences the geometries' mean/std come from, never the scored ones: (pairs, description).
 
     `spec`: `none`; `holdout` (the rows after the first `limit` of the scored data); `auto` (the other
@@ -383,19 +374,19 @@ def stats_pairs(spec: str, source: str, split: str | None, langs, pivot: str, li
         if not limit:
             raise CrossalignError("--stats holdout takes the rows after --limit, but --limit is 0 (all rows); "
                                   "set --limit or give --stats another split")
-        everything, _, _ = load_pairs(source, langs, pivot, None, data_dir, split)
+        everything, _, _ = load_pairs(source, langs, pivot, None, root, split)
         head = {lang: (x[:limit], p[:limit]) for lang, (x, p) in everything.items()}
         out = _disjoint({lang: (x[limit:], p[limit:]) for lang, (x, p) in everything.items()},
                         {**head, **(scored or {})}, stats_limit, "holdout")
         where = f"{source}:{split}" if split else source
         return out, f"{where}, up to {stats_limit} rows after the scored first {limit} (held apart)"
-    s_source, s_split = split_data_spec(spec)
+    s_source, s_split = parse_spec(spec)
     if multiway and s_split is None and s_source.lower() in MULTIWAY_SOURCES:
         raise CrossalignError(f"--stats {spec}: name the split, e.g. {s_source}:dev")
     if (s_source.lower(), (s_split or "").lower()) == (source.lower(), (split or "").lower()):
         raise CrossalignError(f"--stats {spec} is the scored data: statistics must come from other sentences; "
                               "use another split (e.g. flores200:dev) or holdout")
-    out, _, _ = load_pairs(s_source, langs, pivot, None, data_dir, s_split)
+    out, _, _ = load_pairs(s_source, langs, pivot, None, root, s_split)
     out = _disjoint(out, scored, stats_limit, spec)
     where = f"{s_source}:{s_split}" if s_split else s_source
     return out, f"{where}, first {stats_limit} sentences per language that are not scored ones"

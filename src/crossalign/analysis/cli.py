@@ -26,6 +26,7 @@ from crossalign.analysis.alignment import DEFAULT_LANGS, analyze_pairs, load_pai
 from crossalign.analysis.geometry import GEOMETRIES, parse_geometries
 from crossalign.analysis.embed import bf16_is_native
 from crossalign.config import save_config
+from crossalign.data.paths import resolve_data_dir
 from crossalign.errors import CrossalignError
 from crossalign.io import write_atomic
 from crossalign.pooling import POOLING_METHODS
@@ -278,9 +279,10 @@ def run(args) -> int:
     if not cfg.langs:
         raise CrossalignError("--langs is empty; give languages like deu,swh,est")
 
-    pairs, source, split = load_pairs(cfg.data, cfg.langs, cfg.pivot, cfg.limit, cfg.data_dir, cfg.split)
+    root = resolve_data_dir(cfg.data_dir)  # the local data folder, None: the Hub
+    pairs, source, split = load_pairs(cfg.data, cfg.langs, cfg.pivot, cfg.limit, root, cfg.split)
     cfg.split = split
-    stats, stats_where = stats_pairs(cfg.stats, source, split, cfg.langs, cfg.pivot, cfg.limit, cfg.stats_limit, cfg.data_dir,
+    stats, stats_where = stats_pairs(cfg.stats, source, split, cfg.langs, cfg.pivot, cfg.limit, cfg.stats_limit, root,
                                      scored=pairs)
     # Cells are written as they finish (that is what makes an interrupted run cheap to repeat), so the
     # cells folder is the one thing created before the end; a call that fails validation never gets here.

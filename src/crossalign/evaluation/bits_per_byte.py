@@ -12,17 +12,17 @@ from __future__ import annotations
 import math
 
 from crossalign import languages
-from crossalign.data.parallel import FLORES_PLUS, load_multiway
+from crossalign.data.sources import flores
 from crossalign.errors import CrossalignError
 
 TASK = "bpb"
 PROTOCOL = "lm"
 
 
-def load_sentences(lang: str, split: str = "devtest", limit: int | None = None, data_dir=None) -> list[str]:
+def load_sentences(lang: str, split: str = "devtest", limit: int | None = None, root=None) -> list[str]:
+    """FLORES sentences of `lang` from the local data `root`, or FLORES+ on the Hub when root is None."""
     lang = languages.normalize(lang)
-    source = "flores200" if data_dir else f"hub:{FLORES_PLUS}"
-    texts = load_multiway(source, [lang], split, data_dir, limit)[lang]
+    texts = flores.read(root, [lang], split, limit)[lang]
     if not texts:
         raise CrossalignError(f"FLORES {split} has no sentences for {lang}")
     return texts

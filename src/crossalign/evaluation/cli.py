@@ -108,7 +108,7 @@ def _flores_split(args, user_langs, task: str, what: str) -> str:
 
 
 def _flores_cells(args, user_langs, shots, seeds, data_dir) -> list[Cell]:
-    from crossalign.data.parallel import FLORES_PLUS, load_multiway
+    from crossalign.data.sources import flores
 
     split = _flores_split(args, user_langs, "flores", "the languages to translate to and from English")
     dirs = _names(args.directions)
@@ -120,8 +120,7 @@ def _flores_cells(args, user_langs, shots, seeds, data_dir) -> list[Cell]:
         lang = languages.normalize(code)
         if lang == ENGLISH:
             continue
-        source = "flores200" if data_dir else f"hub:{FLORES_PLUS}"
-        load_multiway(source, [ENGLISH, lang], split, data_dir, 1)  # a missing language fails here
+        flores.read(data_dir, [ENGLISH, lang], split, 1)  # a missing language fails here
         pairs = ([f"{ENGLISH}-{lang}"] if "en-xx" in dirs else []) + ([f"{lang}-{ENGLISH}"] if "xx-en" in dirs else [])
         for k in shots:
             for seed in (seeds if k else seeds[:1]):

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from crossalign.data.sources.base import TaskSource
 
 Doc = dict
 Words = Mapping[str, str]
@@ -55,11 +56,12 @@ class Task:
     """Where in-language demonstrations come from; None: other items of `eval_split` (XWinograd)."""
     splits: tuple[str, ...]
     """Every split a user may ask for, in Hub naming."""
-    read_local: Callable[[Path, str, str], Split]
-    """`(data_dir, lang, split) -> Split` for a folder in the layout of shared/data."""
-    read_hub: Callable[[str, str, str], Split]
-    """`(hub_path, lang, split) -> Split` through `datasets.load_dataset`."""
-    hub_path: str
+    source: TaskSource
+    """Where the rows come from: the dataset's module in `crossalign.data.sources` (local layout, Hub id)."""
+    process_docs: Callable[[list[Doc], str, str], list[Doc]]
+    """`(stored rows, lang, split) -> the items scored`: ids, dropped rows (lm-eval's `process_docs`)."""
+    doc_texts: Callable[[Doc], list[str]]
+    """The evaluation texts of a stored row, kept out of training data (lm-eval's `doc_to_decontamination_query`)."""
     target_delimiter: str = " "
     multiple_input: bool = False
     """Choices are contexts and `suffix(doc)` is the one continuation scored under each (XWinograd)."""

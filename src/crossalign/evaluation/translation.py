@@ -21,7 +21,7 @@ import random
 import torch
 
 from crossalign import languages
-from crossalign.data.parallel import FLORES_PLUS, load_multiway
+from crossalign.data.sources import flores
 from crossalign.errors import CrossalignError
 
 TEMPLATES = ("pair", "instruct")
@@ -122,12 +122,11 @@ def evaluate_translation(model, tokenizer, src_lang: str, tgt_lang: str, shots: 
         raise CrossalignError(f"unknown translation template {template!r}; use one of {', '.join(TEMPLATES)}")
     if split == "dev" and shots:
         raise CrossalignError("few-shot demonstrations come from FLORES dev: score on devtest, not dev")
-    source = "flores200" if data_dir else f"hub:{FLORES_PLUS}"  # no local folder: the Hub's FLORES+
-    test = load_multiway(source, [src_lang, tgt_lang], split, data_dir, limit)
+    test = flores.read(data_dir, [src_lang, tgt_lang], split, limit)  # data_dir None: the Hub's FLORES+
     src_lang, tgt_lang = languages.normalize(src_lang), languages.normalize(tgt_lang)
     demos = []
     if shots:
-        dev = load_multiway(source, [src_lang, tgt_lang], "dev", data_dir)
+        dev = flores.read(data_dir, [src_lang, tgt_lang], "dev")
         demos = [(dev[src_lang][i], dev[tgt_lang][i]) for i in demo_indices(len(dev[src_lang]), shots, seed)]
     prompts = [build_prompt(s, demos, template, src_lang, tgt_lang) for s in test[src_lang]]
     hyps = generate_lines(model, tokenizer, prompts, batch_size, max_new_tokens, bf16, progress)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
@@ -23,14 +24,6 @@ from crossalign.training.config import DataConfig, ObjectiveConfig
 log = logging.getLogger("crossalign")
 
 
-def _split_source(spec: str) -> tuple[str, str | None]:
-    # "flores200:dev" -> ("flores200", "dev"); "hub:org/name:cfg" and paths keep their own colons.
-    if spec.startswith("hub:") or "/" in spec or "\\" in spec:
-        return spec, None
-    name, _, split = spec.partition(":")
-    return name, split or None
-
-
 @dataclass
 class TrainingTexts:
     pairs: list  # list[ParallelCorpus]
@@ -38,35 +31,29 @@ class TrainingTexts:
     dropped: dict[str, int]
 
 
-def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int) -> TrainingTexts:
-    """Read pairs and instructions, apply the contamination guard, build the instruction examples."""
+def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int, root: Path | None) -> TrainingTexts:
+    """Read pairs and instructions (from the local data `root`, None: the Hub), apply the contamination guard
+    and the per-language cap, build the instruction examples."""
     from crossalign.data.contamination import drop_contaminated, evaluation_texts
-    from crossalign.data.instructions import (
-        XSTORYCLOZE_LANGS,
-        cross_lingual_instructions,
-        read_instructions,
-        story_instructions,
-        translation_instructions,
-    )
+    from crossalign.data.instructions import cross_lingual_instructions, read_instructions, story_instructions, translation_instructions
     from crossalign.data.parallel import load_parallel
-    from crossalign.data.paths import resolve_data_dir
+    from crossalign.data.sources import parse_spec, xstorycloze
 
-    data_dir = resolve_data_dir(data.data_dir)
     langs = languages.parse_list(data.languages)
     pivot = languages.normalize(data.pivot)
     if not langs:
         raise CrossalignError("data.languages is empty: list at least one language to align with the pivot")
     corpora = []
     for spec in data.parallel:
-        source, split = _split_source(spec)
+        source, split = parse_spec(spec)
         if len(data.parallel) == 1:
-            corpora += load_parallel(source, langs, pivot=pivot, split=split, data_dir=data_dir, limit=None)
+            corpora += load_parallel(source, langs, pivot=pivot, split=split, root=root, limit=None)
             continue
         # Several sources: each gives the languages it has (XStoryCloze has no German, Tatoeba has little
         # Swahili); only a language that no source has is an error.
         for lang in langs:
             try:
-                corpora += load_parallel(source, [lang], pivot=pivot, split=split, data_dir=data_dir, limit=None)
+                corpora += load_parallel(source, [lang], pivot=pivot, split=split, root=root, limit=None)
             except MissingLanguage:
                 log.info("%s has no %s pairs; using the other sources for it", source, lang)
     if data.parallel:
@@ -77,35 +64,59 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int) -> Tra
                                   "add a source that has it or remove it from data.languages")
     dropped: dict[str, int] = {}
     if data.exclude_eval_sets and corpora:
-        if data_dir is None:
+        if root is None:
             log.warning("contamination guard skipped: no local evaluation data (set --data-dir or CROSSALIGN_DATA)")
         else:
-            corpora, dropped = drop_contaminated(corpora, evaluation_texts(data_dir, tuple(data.exclude_eval_sets)))
+            corpora, dropped = drop_contaminated(corpora, evaluation_texts(root, tuple(data.exclude_eval_sets)))
     if data.max_pairs_per_language:
-        rng = random.Random(seed)
-        for c in corpora:
-            if len(c.src) > data.max_pairs_per_language:
-                keep = sorted(rng.sample(range(len(c.src)), data.max_pairs_per_language))
-                c.src = [c.src[i] for i in keep]
-                c.tgt = [c.tgt[i] for i in keep]
+        corpora = cap_per_language(corpora, data.max_pairs_per_language, seed)
     examples = []
     if objectives.lm_weight or objectives.contrastive_input == "spans" or objectives.language_matching_weight:
         records = []
         wanted = {pivot, *langs}
         for spec in data.instructions:
-            source, split = _split_source(spec)
+            source, split = parse_spec(spec)
             # Instruction sets cover other languages than ours: use the overlap, never fail on the rest.
             if source == "xstorycloze":
-                have = [c for c in languages.parse_list(list(XSTORYCLOZE_LANGS)) if c in wanted]
-                records += story_instructions(data_dir=data_dir, langs=have, split=split or "train")
+                have = [c for c in languages.parse_list(list(xstorycloze.LANGUAGES)) if c in wanted]
+                records += story_instructions(root, langs=have, split=split or "train")
             else:
-                records += [r for r in read_instructions(spec, langs=None, data_dir=data_dir, limit=data.max_instructions_per_language)
+                records += [r for r in read_instructions(spec, langs=None, limit=data.max_instructions_per_language)
                             if languages.normalize(r.lang) in wanted]
         if records:
             examples += cross_lingual_instructions(records, p_switch=data.cross_lingual_p, seed=seed)
         if data.translation_instructions:
             examples += translation_instructions(corpora, template=data.translation_template, p_swap=data.p_swap, seed=seed)
     return TrainingTexts(pairs=corpora, examples=examples, dropped=dropped)
+
+
+def cap_per_language(corpora: list, cap: int, seed: int) -> list:
+    """At most `cap` pairs per language across all its corpora (not per corpus: two sources must not give a
+    language twice the cap): a uniform sample of the language's pairs, deterministic in `seed`; each corpus
+    keeps its sampled pairs, in order."""
+    from crossalign.data.parallel import ParallelCorpus
+
+    rng = random.Random(seed)
+    by_lang: dict[str, list] = {}
+    for c in corpora:
+        by_lang.setdefault(c.tgt_lang, []).append(c)
+    keep: dict[int, set[int]] = {}  # id(corpus) -> indices kept, for the languages over the cap
+    for group in by_lang.values():
+        sizes = [len(c) for c in group]
+        if sum(sizes) <= cap:
+            continue
+        chosen = sorted(rng.sample(range(sum(sizes)), cap))
+        start = 0
+        for c, n in zip(group, sizes):
+            keep[id(c)] = {i - start for i in chosen if start <= i < start + n}
+            start += n
+    out = []
+    for c in corpora:
+        if id(c) in keep:
+            idx = sorted(keep[id(c)])
+            c = ParallelCorpus(c.src_lang, c.tgt_lang, [c.src[i] for i in idx], [c.tgt[i] for i in idx], c.name)
+        out.append(c)
+    return out
 
 
 class AlignmentDataset(Dataset):
@@ -121,6 +132,8 @@ class AlignmentDataset(Dataset):
         self.pairs: list[tuple[list[int], list[int]]] = []
         if want_pairs:
             for corpus in texts.pairs:
+                if not corpus.src:
+                    continue  # emptied by the contamination guard or the per-language cap
                 xs = encode_sentences(tokenizer, corpus.src, max_length=data.max_sentence_length)["input_ids"]
                 ys = encode_sentences(tokenizer, corpus.tgt, max_length=data.max_sentence_length)["input_ids"]
                 self.pairs += list(zip(xs, ys))

@@ -47,21 +47,21 @@ def _files(path: Path) -> list[list]:
     return out
 
 
-def _local_inputs(data: DataConfig) -> list[list]:
-    """(path, size, mtime) of every local file the data can be read from."""
-    from crossalign.data.paths import resolve_data_dir
+def _local_inputs(data: DataConfig, root: Path | None) -> list[list]:
+    """(path, size, mtime) of every local file the data can be read from: the data folder and the paths in `data`."""
+    from crossalign.data.sources import parse_spec
 
-    roots = [resolve_data_dir(data.data_dir)]
+    roots = [root]
     for spec in [*data.parallel, *data.instructions]:
         if spec.startswith("hub:"):
             continue
-        for base in {spec, spec.rpartition(":")[0] or spec}:  # `source:split`
-            roots += [Path(base + suffix).expanduser() for suffix in ("", ".src", ".tgt")]
+        base = Path(parse_spec(spec)[0]).expanduser()
+        roots += [base, *(b.with_suffix(ext) for b in (base, Path(str(base) + ".x")) for ext in (".src", ".tgt"))]  # line pairs
     seen, out = set(), []
-    for root in roots:
-        if root is not None and root.exists() and root.absolute() not in seen:
-            seen.add(root.absolute())
-            out += _files(root.absolute())
+    for path in roots:
+        if path is not None and path.exists() and path.absolute() not in seen:
+            seen.add(path.absolute())
+            out += _files(path.absolute())
     return out
 
 
@@ -83,13 +83,13 @@ def _tokenizer_id(tok) -> str | None:
     return h.hexdigest()
 
 
-def key(data: DataConfig, objectives: ObjectiveConfig, seed: int, tok) -> str | None:
+def key(data: DataConfig, objectives: ObjectiveConfig, seed: int, tok, root: Path | None) -> str | None:
     """The entry name for these inputs; None when they cannot be identified (nothing is cached then)."""
     tokenizer = _tokenizer_id(tok)
     if tokenizer is None:
         return None
     parts = {"data": to_dict(data), "objectives": to_dict(objectives), "seed": seed, "tokenizer": tokenizer,
-             "code": _source_code(), "files": _local_inputs(data)}
+             "root": str(root), "code": _source_code(), "files": _local_inputs(data, root)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

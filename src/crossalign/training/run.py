@@ -172,7 +172,7 @@ def load_model(model: ModelConfig, name: str):
                                     attn_implementation=model.attn_implementation)
 
 
-def resolve_layer(objectives: ObjectiveConfig, data: DataConfig, lm, tok) -> tuple[ObjectiveConfig, dict]:
+def resolve_layer(objectives: ObjectiveConfig, data: DataConfig, lm, tok, root) -> tuple[ObjectiveConfig, dict]:
     """`objectives` with `layer: auto` resolved on the model as loaded, and what it resolved to (for metrics.json;
     {} for a number): the best FLORES-dev retrieval layer in the geometry the contrastive similarity trains, or 0
     when no contrastive term uses a layer."""
@@ -183,7 +183,7 @@ def resolve_layer(objectives: ObjectiveConfig, data: DataConfig, lm, tok) -> tup
     from crossalign.analysis import suggest_layer
 
     geometry = objectives.resolved_layer_geometry()
-    layer = int(suggest_layer(lm, tok, data.languages, pivot=data.pivot, data_dir=data.data_dir,
+    layer = int(suggest_layer(lm, tok, data.languages, pivot=data.pivot, root=root,
                               pooling=objectives.pooling, geometry=geometry))
     log.info("layer=auto chose hidden_states[%d] (best FLORES-dev retrieval, %s geometry)", layer, geometry)
     return (dataclasses.replace(objectives, layer=layer),
@@ -202,17 +202,17 @@ def setup_model(lm, model: ModelConfig):
     return lm
 
 
-def setup_data(data: DataConfig, objectives: ObjectiveConfig, seed: int, tok):
+def setup_data(data: DataConfig, objectives: ObjectiveConfig, seed: int, tok, root):
     """(dataset, counts): the tokenized pairs and sequences, and how many of each for metrics.json; read from
     the data cache when these inputs were prepared before (training/data_cache.py), else prepared and cached."""
     from crossalign.training import data_cache
     from crossalign.training.data import AlignmentDataset, build_texts
 
-    name = data_cache.key(data, objectives, seed, tok)
+    name = data_cache.key(data, objectives, seed, tok, root)
     cached = data_cache.load(name)
     if cached is not None:
         return cached
-    texts = build_texts(data, objectives, seed)
+    texts = build_texts(data, objectives, seed, root)
     dataset = AlignmentDataset(texts, tok, data, objectives)
     counts = {
         "pairs": len(dataset.pairs), "sequences": len(dataset.seqs), "sequences_too_long": dataset.too_long,
@@ -281,6 +281,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     """One stage, in the phases above: model, layer, data, trainer, training, saving; then metrics.json."""
     from transformers import set_seed
 
+    from crossalign.data.paths import resolve_data_dir
     from crossalign.models import model_info
 
     final = stage_dir / "model"
@@ -289,12 +290,13 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
         return TrainResult(final)
     set_seed(cfg.seed)
     lm, tok = load_model(cfg.model, model_name)
-    objectives, layer_auto = resolve_layer(cfg.objectives, cfg.data, lm, tok)
+    root = resolve_data_dir(cfg.data.data_dir)  # the local data folder; None: the Hub
+    objectives, layer_auto = resolve_layer(cfg.objectives, cfg.data, lm, tok, root)
     lm = setup_model(lm, cfg.model)
     # Built after the model loads: with a ZeRO-3 config alive, from_pretrained would partition the model as it loads.
     args = training_arguments(cfg, str(stage_dir))
     with args.main_process_first(desc="training data"):  # the others then read what it cached
-        dataset, counts = setup_data(cfg.data, objectives, cfg.seed, tok)
+        dataset, counts = setup_data(cfg.data, objectives, cfg.seed, tok, root)
     log.info("stage %s: %s", name, json.dumps(counts))
     trainer = setup_trainer(lm, tok, dataset, objectives, args)
     result, wall = train(trainer, stage_dir, resume)

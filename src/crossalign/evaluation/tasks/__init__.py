@@ -5,6 +5,7 @@ Adding a task = one file here defining `TASK = Task(...)` and one line in `TASKS
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,21 +38,30 @@ def task_language(task: Task, code: str) -> str:
     )
 
 
-def load_split(task: Task, lang: str, split: str, data_dir: str | Path | None = None, hub_path: str | None = None) -> Split:
-    """The items of (task, lang, split) from a local folder in the layout of shared/data, else from the Hub."""
+def load_split(task: Task, lang: str, split: str, root: str | Path | None = None, hub_path: str | None = None) -> Split:
+    """The items of (task, lang, split) from the local data root (the layout of shared/data), or from the Hub
+    (`hub_path`, default the task's Hub id) when root is None."""
     lang = task_language(task, lang)
     if split not in task.splits:
         raise CrossalignError(f"{task.name} has no split {split!r}; splits: {', '.join(task.splits)}")
-    return _load(task.name, lang, split, str(data_dir) if data_dir else None, hub_path or task.hub_path)
+    return _load(task.name, lang, split, str(root) if root else None, hub_path or task.source.hub)
 
 
 @lru_cache(maxsize=64)
-def _load(name: str, lang: str, split: str, data_dir: str | None, hub_path: str) -> Split:
+def _load(name: str, lang: str, split: str, root: str | None, hub_path: str) -> Split:
     task = TASKS[name]
-    split_ = task.read_local(Path(data_dir), lang, split) if data_dir else task.read_hub(hub_path, lang, split)
-    if not split_.docs:
-        raise CrossalignError(f"{task.name} {lang} {split}: no items in {split_.source}")
-    return split_
+    rows, where = task.source.read(Path(root) if root else None, lang, split, hub_path)
+    docs = task.process_docs(rows, lang, split)
+    if not docs:
+        raise CrossalignError(f"{task.name} {lang} {split}: no items in {where}")
+    return Split(docs, dropped=len(rows) - len(docs), source=where)
 
 
-__all__ = ["TASKS", "Split", "Task", "get_task", "load_split", "task_language"]
+def evaluation_texts(task: Task, root: Path, splits=None) -> Iterator[str]:
+    """The texts a training set must not contain: `task.doc_texts` of every row of the task's local copy, every
+    language and file, scored or not; `splits` (e.g. ("eval",)) keeps only those splits."""
+    for row in task.source.stored(Path(root), splits):
+        yield from task.doc_texts(row)
+
+
+__all__ = ["TASKS", "Split", "Task", "evaluation_texts", "get_task", "load_split", "task_language"]

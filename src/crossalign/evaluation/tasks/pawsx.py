@@ -9,11 +9,9 @@ Rows whose sentence is empty or the translators' placeholder `NS` are dropped an
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from crossalign.errors import CrossalignError
-from crossalign.evaluation.datafiles import load_hub, read_tsv, require
-from crossalign.evaluation.task import Split, Task
+from crossalign.data.sources import pawsx
+from crossalign.evaluation.task import Task
 
 # lm_eval/tasks/paws-x/paws_<lang>.yaml: QUESTION_WORD, YES, NO
 WORDS = {
@@ -25,8 +23,6 @@ WORDS = {
     "ko": ("맞죠", "예", "아니요"),
     "zh": ("对吧", "是", "不是"),
 }
-HUB_PATH = "google-research-datasets/paws-x"
-_LOCAL_SPLIT = {"validation": "dev_2k", "test": "test_2k"}
 
 
 def _detokenize(s: str) -> str:  # lm_eval/tasks/paws-x/utils.py general_detokenize
@@ -41,29 +37,17 @@ def _prepare(row: dict) -> dict:
     return {**row, "sentence1": s1, "sentence2": s2[0].lower() + s2[1:], "label": int(row["label"])}
 
 
-def _clean(rows: list[dict], lang: str, split: str, source: str) -> Split:
-    def usable(s):
-        return s is not None and s.strip() not in ("", "NS")
+def _usable(s) -> bool:
+    return s is not None and s.strip() not in ("", "NS")
 
-    kept = [r for r in rows if usable(r["sentence1"]) and usable(r["sentence2"])]
-    docs = [{**_prepare(r), "id": f"{lang}-{split}-{r['id']}"} for r in kept]
-    return Split(docs, dropped=len(rows) - len(kept), source=source)
+
+def _clean(rows: list[dict], lang: str, split: str) -> list[dict]:
+    return [{**_prepare(r), "id": f"{lang}-{split}-{r['id']}"} for r in rows if _usable(r["sentence1"]) and _usable(r["sentence2"])]
 
 
 def choices(doc, words):
     q, yes, no = words["question"], words["yes"], words["no"]
     return [f"{doc['sentence1']}, {q}? {no}, {doc['sentence2']}", f"{doc['sentence1']}, {q}? {yes}, {doc['sentence2']}"]
-
-
-def read_local(data_dir: Path, lang: str, split: str) -> Split:
-    if split not in _LOCAL_SPLIT:
-        raise CrossalignError("pawsx: the local copy has no train split; use validation/test or the Hub dataset")
-    path = require(data_dir / "pawsx" / "x-final" / lang / f"{_LOCAL_SPLIT[split]}.tsv", "PAWS-X file")
-    return _clean(read_tsv(path, header=True), lang, split, str(path))
-
-
-def read_hub(hub_path: str, lang: str, split: str) -> Split:
-    return _clean(load_hub(hub_path, lang, split), lang, split, f"{hub_path}/{lang}")
 
 
 TASK = Task(
@@ -76,8 +60,8 @@ TASK = Task(
     eval_split="test",
     demo_split="validation",
     splits=("train", "validation", "test"),
-    read_local=read_local,
-    read_hub=read_hub,
-    hub_path=HUB_PATH,
+    source=pawsx.SOURCE,
+    process_docs=_clean,
+    doc_texts=lambda doc: [s for s in (doc.get("sentence1"), doc.get("sentence2")) if _usable(s)],
     target_delimiter="",
 )

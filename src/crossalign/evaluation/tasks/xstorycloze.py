@@ -7,24 +7,11 @@ the protocols differ only in where demonstrations come from.
 
 from __future__ import annotations
 
-from pathlib import Path
+from crossalign.data.sources import xstorycloze
+from crossalign.evaluation.task import Task
 
-from crossalign.evaluation.datafiles import load_hub, read_tsv, require
-from crossalign.evaluation.task import Split, Task
-
-LANGUAGES = ("en", "ru", "zh", "es", "ar", "hi", "id", "te", "sw", "eu", "my")
-# lm-eval reads `juletxara/xstory_cloze` (the Hub account of github.com/juletx).
-HUB_PATH = "juletxara/xstory_cloze"
-_LOCAL_COLUMNS = {  # local TSV header -> Hub column
-    "InputStoryid": "story_id",
-    "InputSentence1": "input_sentence_1",
-    "InputSentence2": "input_sentence_2",
-    "InputSentence3": "input_sentence_3",
-    "InputSentence4": "input_sentence_4",
-    "RandomFifthSentenceQuiz1": "sentence_quiz1",
-    "RandomFifthSentenceQuiz2": "sentence_quiz2",
-    "AnswerRightEnding": "answer_right_ending",
-}
+LANGUAGES = xstorycloze.LANGUAGES
+_TEXTS = ("input_sentence_1", "input_sentence_2", "input_sentence_3", "input_sentence_4", "sentence_quiz1", "sentence_quiz2")
 
 
 def prompt(doc, words):
@@ -35,18 +22,8 @@ def choices(doc, words):
     return [doc["sentence_quiz1"], doc["sentence_quiz2"]]
 
 
-def _with_ids(rows):
+def _with_ids(rows, lang, split):
     return [{**r, "answer_right_ending": int(r["answer_right_ending"]), "id": r["story_id"]} for r in rows]
-
-
-def read_local(data_dir: Path, lang: str, split: str) -> Split:
-    path = require(data_dir / "xstorycloze" / f"spring2016.val.{lang}.tsv.split_20_80_{split}.tsv", "XStoryCloze file")
-    rows = [{_LOCAL_COLUMNS[k]: v for k, v in r.items()} for r in read_tsv(path, header=True)]
-    return Split(_with_ids(rows), source=str(path))
-
-
-def read_hub(hub_path: str, lang: str, split: str) -> Split:
-    return Split(_with_ids(load_hub(hub_path, lang, split)), source=f"{hub_path}/{lang}")
 
 
 TASK = Task(
@@ -59,7 +36,7 @@ TASK = Task(
     eval_split="eval",
     demo_split="train",
     splits=("train", "eval"),
-    read_local=read_local,
-    read_hub=read_hub,
-    hub_path=HUB_PATH,
+    source=xstorycloze.SOURCE,
+    process_docs=_with_ids,
+    doc_texts=lambda doc: [doc[k] for k in _TEXTS],
 )
