@@ -15,7 +15,9 @@ from test_train_recipe import _recipe
 
 
 def _snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file (its hash) and folder below `root`: a new empty folder counts as a change too."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+            for p in sorted(root.rglob("*"))}
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +112,19 @@ CASES = [
     ("demo: unknown language", ["demo", "--model", "{model}", "--langs", "deu,xx", "--output", "{root}/d1"], "'xx'"),
     ("merge: adapter folder missing", ["merge", "{root}/no_adapter", "{root}/merged"], "no_adapter"),
     ("merge: adapter without its base", ["merge", "{root}/orphan_adapter", "{root}/merged2"], "base"),
+    # outputs that cannot be created: refused before any model loads
+    ("train: output_dir under /proc", ["train", "{recipe}", "output_dir=/proc/crossalign-x"], "cannot write output_dir"),
+    ("train: output_dir under a file", ["train", "{recipe}", "output_dir={root}/garbage.json/run"], "not a folder"),
+    ("analyze: output under /proc", ["analyze", "--model", "{model}", "--langs", "deu", "--limit", "4", "--data", "flores200:dev", "--output", "/proc/crossalign-x"], "cannot write --output"),
+    ("analyze: output is a file", ["analyze", "--model", "{model}", "--langs", "deu", "--limit", "4", "--data", "flores200:dev", "--output", "{root}/garbage.json"], "cannot write --output"),
+    ("demo: output under /proc", ["demo", "--model", "{model}", "--output", "/proc/crossalign-x"], "cannot write --output"),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_clear_line(case, ws, capsys, shared_data, monkeypatch):
+def test_bad_input_is_one_clear_line(case, ws, capsys, shared_data, monkeypatch, tmp_path):
     monkeypatch.setenv("CROSSALIGN_DATA", str(shared_data))
+    monkeypatch.chdir(tmp_path)  # an empty working directory, which must stay empty
     _, argv, expected = case
     argv = [a.format(root=ws["root"], recipe=ws["recipe"], model=ws["model"]) for a in argv]
     before = _snapshot(ws["root"])
@@ -125,8 +134,9 @@ def test_bad_input_is_one_clear_line(case, ws, capsys, shared_data, monkeypatch)
     assert "Traceback" not in "\n".join(err)
     assert message.startswith("crossalign"), err
     assert expected.lower() in message.lower(), message
-    after = _snapshot(ws["root"])
-    assert {k: v for k, v in after.items() if k in before} == before, "an existing file was changed"
+    # the workspace is the parent of every output named above: nothing changed, nothing added
+    assert _snapshot(ws["root"]) == before, "a file or folder was changed or left behind"
+    assert not any(tmp_path.iterdir()), "the working directory gained files"
 
 
 def test_case_count():

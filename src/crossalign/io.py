@@ -1,5 +1,6 @@
 """Atomic writes of files and folders: a killed process never leaves a half-written file or a folder that
-looks complete behind; the new one takes the old one's place in one rename."""
+looks complete behind; the new one takes the old one's place in one rename. And the check every command makes
+before any work: that its output can be created there at all."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from crossalign.errors import CrossalignError
 
 
 def _umask() -> int:
@@ -27,6 +30,29 @@ def _make_ordinary(path: Path) -> None:
     path.chmod(0o777 & ~mask)
     for p in path.rglob("*"):
         p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
+
+
+def check_creatable(path: str | Path, what: str, folder: bool = False) -> Path:
+    """`path` (absolute) if it can be written as a file (a folder with `folder`), else a one-line error naming
+    `what` (e.g. "--output"). Creates nothing: the probe file it makes in the nearest existing folder is removed
+    at once, so a command can check its output before loading a model and still leave no trace when it fails."""
+    path = Path(path).expanduser().absolute()
+    if path.exists() and path.is_dir() != folder:
+        raise CrossalignError(f"cannot write {what} {path}: it exists and is {'not ' if folder else ''}a folder; "
+                              f"choose another {what}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CrossalignError(f"cannot write {what} {path}: {parent} is not a folder; choose another {what}")
+    try:  # permission bits say too little (root, read-only mounts, /proc): try it
+        fd, probe = tempfile.mkstemp(prefix=".crossalign-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise CrossalignError(f"cannot write {what} {path}: {parent} does not take new files ({e.strerror or e}); "
+                              f"choose another {what}") from None
+    return path
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from crossalign.config import save_config
 from crossalign.errors import CrossalignError
-from crossalign.io import replace_folder, write_atomic
+from crossalign.io import check_creatable, replace_folder, write_atomic
 from crossalign.training.config import (
     DataConfig, ModelConfig, ObjectiveConfig, TrainConfig, resolve_auto, stage_configs, training_arguments, validate,
 )
@@ -45,6 +45,7 @@ def prepare_output_dir(out: Path, overwrite: bool, resume: bool) -> bool:
 
     Reads only (every rank runs it before any rank writes); returns True when the existing run is to be
     replaced, which the caller does on rank 0 once every rank has checked."""
+    check_creatable(out, "output_dir", folder=True)
     if not out.exists() or not any(out.iterdir()):
         return False
     is_run = (out / RUN_MARKER).is_file()
