@@ -132,12 +132,12 @@ def test_a_model_that_does_not_exist_leaves_no_files(shared_data, tmp_path, monk
 
 @pytest.mark.parametrize("where", ["proc", "under_a_file"])
 def test_an_unwritable_output_fails_before_the_model_loads(where, tiny_gemma_dir, shared_data, tmp_path, monkeypatch, capsys):
-    import crossalign.evaluation.cli as eval_cli
+    import crossalign.evaluation.evaluator as evaluator
 
     def never(*a, **k):
         raise AssertionError("the model was loaded before the output location was checked")
 
-    monkeypatch.setattr(eval_cli, "load_model", never)
+    monkeypatch.setattr(evaluator, "load_model", never)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("not a folder")
     out = "/proc/x.json" if where == "proc" else str(tmp_path / "afile" / "sub" / "x.json")

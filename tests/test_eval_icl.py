@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.icl import Cell, accuracy, build_requests, demo_pool, sample_demos
+from crossalign.evaluation.evaluator import get_eval_task
+from crossalign.evaluation.icl import accuracy, build_requests, demo_pool, sample_demos
+from crossalign.evaluation.protocol import Cell
 from crossalign.evaluation.task import FEWSHOT_DELIMITER
 from crossalign.evaluation.tasks import TASKS, load_split
 
@@ -86,5 +88,6 @@ def test_accuracy_metrics():
 
 
 def test_cell_key_separates_limited_runs():
-    assert Cell("xcopa", "sw", 0, "cross", 0, "test").key != Cell("xcopa", "sw", 0, "cross", 0, "test", 100).key
+    key = get_eval_task("xcopa").key
+    assert key(Cell("xcopa", "sw", 0, "cross", 0, "test")) != key(Cell("xcopa", "sw", 0, "cross", 0, "test", 100))
     assert Cell("xcopa", "sw", 0, "cross", 0, "test", 100).split_label == "test[:100]"

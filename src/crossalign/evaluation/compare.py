@@ -29,7 +29,8 @@ import numpy as np
 
 from crossalign.bootstrap import CONFIDENCE, MARKER_NOTE, RESAMPLES, SEED, Interval, PairedResult, paired_bootstrap
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.results import load_results, sibling_paths, write_atomic
+from crossalign.evaluation.results import load_results, sibling_paths
+from crossalign.io import write_atomic
 
 ACCURACY = {"acc": "pred", "acc_norm": "pred_norm", "acc_bytes": "pred_bytes"}
 CORPUS = ("bleu", "chrf")
