@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conftest import build_tiny_model
 from crossalign.cli import main
 
 
@@ -89,6 +90,44 @@ def test_bits_per_byte_equals_a_hand_computation(tiny_gemma_dir, shared_data, tm
     preds = [json.loads(x) for x in out.with_suffix(".predictions.jsonl").read_text().splitlines()]
     assert [p["id"] for p in preds if p["cell"].startswith("bpb|swh_Latn")] == ["devtest-0", "devtest-1", "devtest-2"]
     assert "bits_per_byte" in out.with_suffix(".md").read_text()
+
+
+def test_retrained_weights_are_scored_again_and_unchanged_ones_resume(tiny_tokenizer, shared_data, tmp_path, capsys,
+                                                                     monkeypatch):
+    from crossalign.evaluation.icl import MultipleChoice
+
+    monkeypatch.setenv("CROSSALIGN_NO_PROGRESS", "1")
+    model, out = tmp_path / "model", tmp_path / "r.json"
+    args = ["--tasks", "xcopa,bpb", "--langs", "sw", "--limit", "2"]
+    build_tiny_model("gemma3", tiny_tokenizer, model, seed=0)
+    assert _eval(model, shared_data, out, *args) == 0
+    first = json.loads(out.read_text())
+    first_preds = out.with_suffix(".predictions.jsonl").read_text().splitlines()
+
+    build_tiny_model("gemma3", tiny_tokenizer, model, seed=1)  # retrained into the same folder
+    capsys.readouterr()
+    assert _eval(model, shared_data, out, *args) == 0
+    said = capsys.readouterr().out
+    assert "2 cell(s)" in said and "scoring them again" in said and "nothing to do" not in said
+    second = json.loads(out.read_text())
+    assert list(second["cells"]) == list(first["cells"])
+    assert all(second["cells"][key]["weights"] != old["weights"] for key, old in first["cells"].items())
+    preds = out.with_suffix(".predictions.jsonl").read_text().splitlines()
+    assert len(preds) == len(first_preds)  # the old cells' predictions replaced, not appended to
+    assert not set(preds) & set(first_preds)  # every item scored by the new weights (other log-likelihoods)
+
+    capsys.readouterr()
+    assert _eval(model, shared_data, out, *args) == 0  # the same weights again: resumed, nothing scored
+    assert "nothing to do" in capsys.readouterr().out
+    assert json.loads(out.read_text())["cells"] == second["cells"]
+
+    monkeypatch.setattr(MultipleChoice, "VERSION", MultipleChoice.VERSION + 1)  # a new multiple-choice version
+    assert _eval(model, shared_data, out, *args) == 0
+    said = capsys.readouterr().out
+    assert "1 of 2 cells already done" in said and "1 cell(s)" in said  # xcopa again, bpb resumed
+    third = json.loads(out.read_text())
+    assert third["cells"]["xcopa|sw|test[:2]|0|cross|0"]["task_version"] == MultipleChoice.VERSION
+    assert third["cells"]["bpb|swh_Latn|devtest[:2]|0|lm|0"] == second["cells"]["bpb|swh_Latn|devtest[:2]|0|lm|0"]
 
 
 @pytest.mark.parametrize("extra,message", [
