@@ -49,6 +49,23 @@ def test_eval_writes_consistent_outputs_and_resumes(tiny_gemma_dir, shared_data,
     assert "| **avg** |" in capsys.readouterr().out
 
 
+def test_options_from_python_are_the_command_line_options():
+    """`evaluate(EvalOptions(...))` records the same run config as `crossalign eval` with those flags."""
+    import argparse
+    import dataclasses
+    from pathlib import Path
+
+    from crossalign.evaluation import cli as eval_cli
+    from crossalign.evaluation.evaluator import EvalOptions
+
+    parser = argparse.ArgumentParser()
+    eval_cli.add_arguments(parser)
+    args = parser.parse_args(["--model", "m", "--tasks", "xcopa", "--langs", "et,sw", "--shots", "0,5", "--limit", "40",
+                              "--bf16", "--output", "o.json"])
+    typed = EvalOptions(model="m", tasks=["xcopa"], langs=["et", "sw"], shots=[0, 5], limit=40, bf16=True, output=Path("o.json"))
+    assert dataclasses.asdict(typed) == vars(args) and list(dataclasses.asdict(typed)) == list(vars(args))
+
+
 def test_flores_translation_cell(tiny_gemma_dir, shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("CROSSALIGN_NO_PROGRESS", "1")
     out = tmp_path / "t.json"
