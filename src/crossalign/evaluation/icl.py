@@ -90,20 +90,13 @@ def score_item(task: Task, doc: Doc, ll: list[float], words) -> dict:
             "pred_bytes": _argmax([x / n for x, n in zip(ll, nbytes)]), "lls": [round(x, 6) for x in ll]}
 
 
-_PREDICTION = {"acc": "pred", "acc_norm": "pred_norm", "acc_bytes": "pred_bytes"}
+PREDICTIONS = {"acc": "pred", "acc_norm": "pred_norm", "acc_bytes": "pred_bytes"}  # metric -> its prediction field
 
 
 def mean_accuracy(records: list[dict]) -> dict[str, float]:
     """Each metric's fraction of items whose prediction is the gold choice."""
     n = max(1, len(records))
-    return {m: sum(r[p] == r["gold"] for r in records) / n for m, p in _PREDICTION.items()}
-
-
-def accuracy(task: Task, docs: list[Doc], lls: list[list[float]], protocol: str, lang: str):
-    """(metrics, per-item predictions) of items scored under `protocol`'s template words."""
-    words = task.words[template_language(protocol, lang)]
-    preds = [score_item(task, doc, ll, words) for doc, ll in zip(docs, lls)]
-    return mean_accuracy(preds), preds
+    return {m: sum(r[p] == r["gold"] for r in records) / n for m, p in PREDICTIONS.items()}
 
 
 class MultipleChoice(EvalTask):
