@@ -121,14 +121,7 @@ class EvalRun:
     scored: list[str]
     """Keys of the cells this call scored; the others were resumed."""
     notes: list[str]
-
-    @property
-    def predictions_path(self) -> Path:
-        return self.path.with_suffix(".predictions.jsonl")
-
-    def blocks(self, metric: str | None = None, split: str | None = None) -> list[dict]:
-        """Summary blocks, optionally of one metric and one split label (e.g. `test[:100]`)."""
-        return [b for b in self.summary if (metric is None or b["metric"] == metric) and (split is None or b["split"] == split)]
+    """Notes on the whole run (e.g. a BLEU tokenizer fallback)."""
 
 
 def plan(options: EvalOptions, data_dir: Path | None) -> list[Cell]:
