@@ -40,22 +40,22 @@ class BitsPerByte(EvalTask):
     request_type = LOGLIKELIHOOD
     PROTOCOL = "lm"  # the results' protocol column: plain language modelling
 
-    def cells(self, selection: Selection, data_dir) -> list[Cell]:
+    def cells(self, selection: Selection, root) -> list[Cell]:
         split = flores_split(selection, self.name, "the FLORES languages whose text is scored, English included if wanted")
         cells = []
         for code in selection.langs:
             lang = languages.normalize(code)
-            load_sentences(lang, split, 1, data_dir)  # a missing language fails here
+            load_sentences(lang, split, 1, root)  # a missing language fails here
             cells.append(Cell(self.name, lang, 0, None, 0, split, selection.limit))
         return cells
 
     def columns(self, cell: Cell) -> tuple[str, str]:
         return cell.lang, self.PROTOCOL
 
-    def docs(self, cell: Cell, data_dir) -> Docs:
-        return Docs(load_sentences(cell.lang, cell.split, cell.limit, data_dir))
+    def docs(self, cell: Cell, root) -> Docs:
+        return Docs(load_sentences(cell.lang, cell.split, cell.limit, root))
 
-    def construct_requests(self, cell: Cell, docs: Docs, data_dir) -> list:
+    def construct_requests(self, cell: Cell, docs: Docs, root) -> list:
         return [[("", t)] for t in docs.items]
 
     def process_results(self, cell: Cell, index: int, item: str, answer: list[float]) -> dict:

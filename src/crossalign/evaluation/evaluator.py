@@ -124,10 +124,10 @@ class EvalRun:
     """Notes on the whole run (e.g. a BLEU tokenizer fallback)."""
 
 
-def plan(options: EvalOptions, data_dir: Path | None) -> list[Cell]:
+def plan(options: EvalOptions, root: Path | None) -> list[Cell]:
     """Every cell the options ask for, validated before the model loads (bad input fails in a second)."""
     selection = options.selection()
-    return [cell for name in _names(options.tasks) or ["xcopa"] for cell in get_eval_task(name).cells(selection, data_dir)]
+    return [cell for name in _names(options.tasks) or ["xcopa"] for cell in get_eval_task(name).cells(selection, root)]
 
 
 def weights_identity(model: str) -> str:
@@ -157,11 +157,11 @@ class Model:
         return generate_lines(self.model, self.tokenizer, prompts, self.batch_size, self.max_new_tokens, self.bf16, progress)
 
 
-def evaluate_cell(task: EvalTask, cell: Cell, model: Model, data_dir: Path | None = None, docs: Docs | None = None,
+def evaluate_cell(task: EvalTask, cell: Cell, model: Model, root: Path | None = None, docs: Docs | None = None,
                   progress=None) -> CellResult:
     """Score one cell: requests from the task, answers from the model, per-item records, aggregation."""
-    docs = docs if docs is not None else task.docs(cell, data_dir)
-    requests = task.construct_requests(cell, docs, data_dir)
+    docs = docs if docs is not None else task.docs(cell, root)
+    requests = task.construct_requests(cell, docs, root)
     answers = getattr(model, task.request_type)(requests, progress)
     records = [task.process_results(cell, i, item, answer) for i, (item, answer) in enumerate(zip(docs.items, answers))]
     return task.aggregation(cell, docs, records)
@@ -192,10 +192,10 @@ def evaluate(options: EvalOptions) -> EvalRun:
 
     from crossalign.data.paths import resolve_data_dir
 
-    data_dir = None if options.hub else resolve_data_dir(options.data_dir)
-    cells = plan(options, data_dir)
+    root = None if options.hub else resolve_data_dir(options.data_dir)  # the local data folder, None: the Hub
+    cells = plan(options, root)
     fingerprint = {"model": options.model, "bf16": options.bf16,
-                   "data": str(data_dir) if data_dir else "hub", "max_new_tokens": options.max_new_tokens}
+                   "data": str(root) if root else "hub", "max_new_tokens": options.max_new_tokens}
     run_info = {"model": options.model, "config": dataclasses.asdict(options),
                 "software": software_versions(), "git": git_hash(), "threads": torch.get_num_threads(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -218,14 +218,14 @@ def evaluate(options: EvalOptions) -> EvalRun:
                max_new_tokens=options.max_new_tokens)
     for task_name in dict.fromkeys(c.task for c in todo):
         task = get_eval_task(task_name)
-        mine = [(cell, task.docs(cell, data_dir)) for cell in todo if cell.task == task_name]
+        mine = [(cell, task.docs(cell, root)) for cell in todo if cell.task == task_name]
         total = sum(len(docs.items) for _, docs in mine)
         with tqdm(total=total, desc=task_name, unit="item", disable=os.environ.get("CROSSALIGN_NO_PROGRESS") == "1") as bar:
             for cell, docs in mine:
                 head = task.record(cell)
                 bar.set_postfix_str(f"{head['lang']} {cell.shots}-shot {head['protocol']} seed {cell.seed}")
                 t0 = time.perf_counter()
-                result = evaluate_cell(task, cell, lm, data_dir, docs, bar.update)
+                result = evaluate_cell(task, cell, lm, root, docs, bar.update)
                 wall = time.perf_counter() - t0
                 record = {**head, **result.fields, "wall_s": round(wall, 3),
                           "items_per_s": round(result.n / wall, 3) if wall else None, **resume[cell]}

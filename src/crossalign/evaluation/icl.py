@@ -32,12 +32,12 @@ def template_language(protocol: str, lang: str) -> str:
     return "en" if protocol == "cross" else lang
 
 
-def demo_pool(task: Task, lang: str, protocol: str, data_dir=None) -> list[Doc]:
+def demo_pool(task: Task, lang: str, protocol: str, root=None) -> list[Doc]:
     """Candidates for demonstrations: the demo split of the template language (XWinograd: its test items)."""
     pool_lang = template_language(protocol, lang)
     if pool_lang not in task.all_languages:
         raise CrossalignError(f"{task.name} has no {pool_lang} data for {protocol} demonstrations")
-    return load_split(task, pool_lang, task.demo_split or task.eval_split, data_dir).docs
+    return load_split(task, pool_lang, task.demo_split or task.eval_split, root).docs
 
 
 def _same_item(demo: Doc, item: Doc) -> bool:
@@ -109,24 +109,24 @@ class MultipleChoice(EvalTask):
         self.definition = definition
         self.name = definition.name
 
-    def cells(self, selection: Selection, data_dir: Path | None) -> list[Cell]:
+    def cells(self, selection: Selection, root: Path | None) -> list[Cell]:
         task = self.definition
         langs = [task_language(task, c) for c in selection.langs] if selection.langs else list(task.languages)
         split = selection.split or task.eval_split
         for lang in langs:
-            load_split(task, lang, split, data_dir)  # missing files and splits fail here
+            load_split(task, lang, split, root)  # missing files and splits fail here
         return [Cell(task.name, lang, k, protocol, seed, split, selection.limit)
                 for protocol in selection.protocols for k in selection.shots for seed in selection.seeds_for(k)
                 for lang in langs]
 
-    def docs(self, cell: Cell, data_dir: Path | None) -> Docs:
-        split = load_split(self.definition, cell.lang, cell.split or self.definition.eval_split, data_dir)
+    def docs(self, cell: Cell, root: Path | None) -> Docs:
+        split = load_split(self.definition, cell.lang, cell.split or self.definition.eval_split, root)
         docs = split.docs[:cell.limit] if cell.limit else split.docs
         return Docs(docs, {"dropped": split.dropped, "source": split.source})
 
-    def construct_requests(self, cell: Cell, docs: Docs, data_dir: Path | None) -> list:
+    def construct_requests(self, cell: Cell, docs: Docs, root: Path | None) -> list:
         lang = task_language(self.definition, cell.lang)
-        pool = demo_pool(self.definition, lang, cell.protocol, data_dir) if cell.shots else None
+        pool = demo_pool(self.definition, lang, cell.protocol, root) if cell.shots else None
         return build_requests(self.definition, docs.items, cell.protocol, lang, cell.shots, cell.seed, pool)
 
     def process_results(self, cell: Cell, index: int, item: Doc, answer: list[float]) -> dict:

@@ -104,7 +104,10 @@ class CellResult:
 
 
 class EvalTask:
-    """A task of `crossalign eval`: plans its cells, builds requests, scores the answers, aggregates."""
+    """A task of `crossalign eval`: plans its cells, builds requests, scores the answers, aggregates.
+
+    `root` is the local data folder (the layout of shared/data), or None for the Hub datasets: resolved
+    once where the command starts and passed down."""
 
     name: str
     VERSION: ClassVar[int]
@@ -114,7 +117,7 @@ class EvalTask:
     def version(self) -> int:
         return self.VERSION
 
-    def cells(self, selection: Selection, data_dir: Path | None) -> list[Cell]:
+    def cells(self, selection: Selection, root: Path | None) -> list[Cell]:
         """Every cell `selection` asks of this task, checked against the data (a missing language or split
         fails here, before any model loads)."""
         raise NotImplementedError
@@ -123,10 +126,10 @@ class EvalTask:
         """The results file's `lang` and `protocol` columns of a cell."""
         return cell.lang, cell.protocol
 
-    def docs(self, cell: Cell, data_dir: Path | None) -> Docs:
+    def docs(self, cell: Cell, root: Path | None) -> Docs:
         raise NotImplementedError
 
-    def construct_requests(self, cell: Cell, docs: Docs, data_dir: Path | None) -> list:
+    def construct_requests(self, cell: Cell, docs: Docs, root: Path | None) -> list:
         """One request per item: a list of `(context, continuation)` pairs, or a prompt to continue."""
         raise NotImplementedError
 

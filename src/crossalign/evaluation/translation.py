@@ -117,7 +117,7 @@ class Translation(EvalTask):
     VERSION = 1
     request_type = GENERATE_UNTIL
 
-    def cells(self, selection: Selection, data_dir) -> list[Cell]:
+    def cells(self, selection: Selection, root) -> list[Cell]:
         split = flores_split(selection, self.name, "the languages to translate to and from English")
         for d in selection.directions:
             if d not in DIRECTIONS:
@@ -132,7 +132,7 @@ class Translation(EvalTask):
             lang = languages.normalize(code)
             if lang == ENGLISH:
                 continue
-            flores.read(data_dir, [ENGLISH, lang], split, 1)  # a missing language fails here
+            flores.read(root, [ENGLISH, lang], split, 1)  # a missing language fails here
             cells += [Cell(self.name, lang, k, None, seed, split, selection.limit, direction=d, template=selection.template)
                       for k in selection.shots for seed in selection.seeds_for(k) for d in directions]
         if not cells:
@@ -147,16 +147,16 @@ class Translation(EvalTask):
     def columns(self, cell: Cell) -> tuple[str, str]:
         return "-".join(self.languages(cell)), cell.template
 
-    def docs(self, cell: Cell, data_dir) -> Docs:
+    def docs(self, cell: Cell, root) -> Docs:
         src, tgt = self.languages(cell)
-        test = flores.read(data_dir, [src, tgt], cell.split, cell.limit)  # data_dir None: the Hub's FLORES+
+        test = flores.read(root, [src, tgt], cell.split, cell.limit)  # root None: the Hub's FLORES+
         return Docs(list(zip(test[src], test[tgt])))
 
-    def construct_requests(self, cell: Cell, docs: Docs, data_dir) -> list[str]:
+    def construct_requests(self, cell: Cell, docs: Docs, root) -> list[str]:
         src, tgt = self.languages(cell)
         demos = []
         if cell.shots:
-            dev = flores.read(data_dir, [src, tgt], "dev")
+            dev = flores.read(root, [src, tgt], "dev")
             demos = [(dev[src][i], dev[tgt][i]) for i in demo_indices(len(dev[src]), cell.shots, cell.seed)]
         return [build_prompt(s, demos, cell.template, src, tgt) for s, _ in docs.items]
 
