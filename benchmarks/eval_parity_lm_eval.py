@@ -26,10 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from crossalign.data.paths import resolve_data_dir  # noqa: E402
-from crossalign.evaluation.icl import Cell, evaluate_cell  # noqa: E402
-from crossalign.evaluation.results import software_versions, write_atomic  # noqa: E402
-from crossalign.evaluation.scoring import LoglikelihoodScorer  # noqa: E402
+from crossalign.evaluation.evaluator import Model, evaluate_cell, get_eval_task  # noqa: E402
+from crossalign.evaluation.protocol import Cell  # noqa: E402
+from crossalign.evaluation.results import software_versions  # noqa: E402
 from crossalign.evaluation.tasks import TASKS, load_split  # noqa: E402
+from crossalign.io import write_atomic  # noqa: E402
 from crossalign.models import load_model_and_tokenizer  # noqa: E402
 
 # (our task, lm-eval task prefix, lm-eval yaml folder, our split, lm-eval split key in the yaml)
@@ -124,15 +125,16 @@ def main() -> int:
             docs = {lang: load_split(task, lang, split, data_dir).docs[: args.limit] for lang in langs}
 
             # ours: the whole evaluate_cell call (requests, tokenization, scoring, metrics)
-            scorer = LoglikelihoodScorer(model, tok, batch_size=args.batch_size)
-            ours_scoring = _Timed(scorer, "score")
+            ours_lm = Model(model, tok, batch_size=args.batch_size)
+            ours_scoring = _Timed(ours_lm.scorer, "score")
             ours, ours_wall, ours_lls = {}, 0.0, {}
             for lang in langs:
                 t0 = time.perf_counter()
-                result, preds = evaluate_cell(Cell(task_name, lang, 0, "native", 0, split, args.limit), task, scorer, data_dir)
+                result = evaluate_cell(get_eval_task(task_name), Cell(task_name, lang, 0, "native", 0, split, args.limit),
+                                       ours_lm, data_dir)
                 ours_wall += time.perf_counter() - t0
-                ours[lang] = result["metrics"]["acc"]
-                ours_lls[lang] = [p["lls"] for p in preds]
+                ours[lang] = result.metrics["acc"]
+                ours_lls[lang] = [p["lls"] for p in result.predictions]
 
             names = write_lm_eval_tasks(folder, lm_eval_tasks, task_name, langs, docs)
             theirs, their_lls, their_wall, their_scoring = run_lm_eval(model, tok, folder, names, args.batch_size)

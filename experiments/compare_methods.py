@@ -3,8 +3,9 @@ set and one training budget, measured the same way. Writes <output>/RESULTS.md a
 
     .venv/bin/python experiments/compare_methods.py --output experiments/runs/cpu --steps 60 --seeds 0,1
 
-Every step is a public command (`crossalign train`, `analyze`, `eval`) and each of them resumes, so
-re-running this script after an interruption continues where it stopped. Per method and seed:
+Every step calls the library function behind a public command (`crossalign train`, `analyze`, `eval`)
+and reads its typed result; each of them resumes, so re-running this script after an interruption
+continues where it stopped. Per method and seed:
 1. train the `<method>-cpu` recipe for --steps steps (nothing for `base`), Tatoeba pairs of --langs,
    cleaned of every evaluation set by the recipe's contamination guard;
 2. FLORES devtest bitext retrieval (P@1) and MEXA per layer, read at the recipe's layer and the best one;
@@ -25,31 +26,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from crossalign import languages
-from crossalign.cli import main as crossalign
-from crossalign.evaluation.results import software_versions
+from crossalign.analysis.cli import analysis_config, run_analysis
+from crossalign.analysis.geometry import GEOMETRIES
 # paired intervals on the evaluation numbers (the same code as `crossalign compare`)
 from crossalign.bootstrap import MARKER_NOTE, RESAMPLES, Interval
+from crossalign.config import load_config
 from crossalign.errors import CrossalignError
-from crossalign.analysis.geometry import GEOMETRIES
 from crossalign.evaluation.compare import NotPaired, load_run, paired_block
+from crossalign.evaluation.evaluator import EvalOptions, EvalRun, evaluate
+from crossalign.evaluation.results import software_versions
+from crossalign.recipes import recipe_path
+from crossalign.training.config import TrainConfig
+from crossalign.training.run import run_training
 
 METHODS = ("base", "sft", "contrastive", "afp", "alignx")
 LANGS = "deu,fra,spa,zho,arb,hin,swh,tha,tur,vie,ind,est"
 
 
-def call(argv: list[str]) -> None:
-    print("$ crossalign " + " ".join(argv), file=sys.stderr, flush=True)
-    rc = crossalign(argv)
-    if rc != 0:
-        sys.exit(f"command failed (exit {rc}): crossalign {' '.join(argv)}")
+def run_recipe(recipe: str, overrides: list[str], resume: bool) -> None:
+    """`crossalign train RECIPE OVERRIDES... [--resume]`."""
+    print(f"$ crossalign train {recipe} {' '.join(overrides)}{' --resume' if resume else ''}", file=sys.stderr, flush=True)
+    run_training(load_config(TrainConfig, recipe_path(recipe), overrides), resume=resume)
 
 
 def run_dir(out: Path, method: str, seed: int) -> Path:
@@ -86,19 +93,17 @@ def train(method: str, seed: int, args, out: Path) -> tuple[str, dict | None]:
     if not (final / "metrics.json").is_file():
         own = [kv.split(":", 1)[1] for kv in args.set_for if kv.split(":", 1)[0] == method]
         own += args.variants[method][1] if method in args.variants else []
-        argv = ["train", f"{family}-cpu", f"output_dir={d}", f"seed={seed}", f"model.name={args.model}",
-                f"data.languages=[{args.langs}]", *args.set, *own]
+        overrides = [f"output_dir={d}", f"seed={seed}", f"model.name={args.model}", f"data.languages=[{args.langs}]",
+                     *args.set, *own]
         if stages:  # AlignX's two stages share the budget 2:1, as its -cpu recipe does
             first = round(2 * args.steps / 3)
-            argv += [f"stages.0.training.max_steps={first}", f"stages.1.training.max_steps={args.steps - first}",
-                     f"stages.0.objectives.layer={args.layer}"]
+            overrides += [f"stages.0.training.max_steps={first}", f"stages.1.training.max_steps={args.steps - first}",
+                          f"stages.0.objectives.layer={args.layer}"]
         else:
-            argv += [f"training.max_steps={args.steps}"] + ([f"objectives.layer={args.layer}"] if family != "sft" else [])
+            overrides += [f"training.max_steps={args.steps}"] + ([f"objectives.layer={args.layer}"] if family != "sft" else [])
         if args.data_dir:
-            argv.append(f"data.data_dir={args.data_dir}")
-        if d.exists():
-            argv.append("--resume")
-        call(argv)
+            overrides.append(f"data.data_dir={args.data_dir}")
+        run_recipe(f"{family}-cpu", overrides, resume=d.exists())
     parts = [json.loads(((d / s) if s else d).joinpath("metrics.json").read_text(encoding="utf-8")) for s in (stages or [""])]
     m = dict(parts[0])
     m["global_step"] = sum(x["global_step"] for x in parts)
@@ -107,29 +112,45 @@ def train(method: str, seed: int, args, out: Path) -> tuple[str, dict | None]:
     return str(final / "model"), m
 
 
-def measure(model: str, d: Path, args, data: list[str]) -> None:
-    langs = args.langs
-    call(["analyze", "--model", model, "--data", "flores200:devtest", "--langs", langs, "--limit", str(args.analysis_limit),
-          "--output", str(d / "analysis"), *data])
+@dataclass
+class Measured:
+    """One model's measurements (each step's typed result)."""
+
+    analysis: dict
+    """FLORES devtest retrieval and MEXA per layer (`crossalign analyze`'s result)."""
+    icl: dict[int, EvalRun]
+    """Cross-lingual XCOPA and XStoryCloze per number of shots."""
+    mt: EvalRun | None
+    bpb: EvalRun
+
+
+def measure(model: str, d: Path, args) -> Measured:
+    analysis = run_analysis(analysis_config(model=model, data="flores200:devtest", langs=args.langs, limit=args.analysis_limit,
+                                            output=str(d / "analysis"), data_dir=args.data_dir))
+    icl = {}
     for shots in args.shots.split(","):  # k-shot items cost ~4x a 0-shot one: each shot count has its own limit
-        call(["eval", "--model", model, "--tasks", "xcopa,xstorycloze", "--protocol", "cross", "--shots", shots,
-              "--limit", str(_icl_limit(args, int(shots))), "--output", str(d / f"icl-{shots}shot.json"), *data])
+        icl[int(shots)] = evaluate(EvalOptions(model=model, tasks="xcopa,xstorycloze", protocol="cross", shots=shots,
+                                               limit=_icl_limit(args, int(shots)), output=str(d / f"icl-{shots}shot.json"),
+                                               data_dir=args.data_dir))
+    mt = None
     if args.mt_limit:
-        call(["eval", "--model", model, "--tasks", "flores", "--langs", args.mt_langs, "--shots", str(args.mt_shots),
-              "--limit", str(args.mt_limit), "--max-new-tokens", "96", "--output", str(d / "mt.json"), *data])
-    call(["eval", "--model", model, "--tasks", "bpb", "--langs", "eng," + langs, "--limit", str(args.bpb_limit),
-          "--output", str(d / "bpb.json"), *data])
+        mt = evaluate(EvalOptions(model=model, tasks="flores", langs=args.mt_langs, shots=str(args.mt_shots), limit=args.mt_limit,
+                                  max_new_tokens=96, output=str(d / "mt.json"), data_dir=args.data_dir))
+    bpb = evaluate(EvalOptions(model=model, tasks="bpb", langs="eng," + args.langs, limit=args.bpb_limit,
+                               output=str(d / "bpb.json"), data_dir=args.data_dir))
+    return Measured(analysis.result, icl, mt, bpb)
 
 
 # ----------------------------------------------------------------------------------------- the tables
 
 
-def _summary(path: Path) -> list[dict]:
-    return json.loads(path.read_text(encoding="utf-8"))["summary"] if path.is_file() else []
-
-
 def _icl_limit(args, shots: int) -> int:
     return args.eval_limit if shots == 0 else (args.few_shot_limit or args.eval_limit)
+
+
+def _by_file(item) -> str:
+    """The ICL runs in the order of their file names (icl-<shots>shot.json), as the tables list them."""
+    return item[1].path.name
 
 
 def _limited(blocks: list[dict], limit: int | None) -> list[dict]:
@@ -137,8 +158,8 @@ def _limited(blocks: list[dict], limit: int | None) -> list[dict]:
     return [b for b in blocks if limit is None or b["split"].endswith(f"[:{limit}]")]
 
 
-def collect(d: Path, train_metrics: dict | None, layer: int, args) -> dict:
-    ana = json.loads((d / "analysis" / "analysis.json").read_text(encoding="utf-8"))
+def collect(m: Measured, train_metrics: dict | None, layer: int, args) -> dict:
+    ana = m.analysis
     rows = {r["layer"]: r for r in ana["per_layer"]}
     best = ana["best_layer"]
     out = {"layer": layer, "best_layer": best,
@@ -152,18 +173,18 @@ def collect(d: Path, train_metrics: dict | None, layer: int, args) -> dict:
             "p_at_1_best": rows[ana["best_layers"][g]]["geometries"][g]["mean"]["p_at_1"],
             "languages": {k: v["p_at_1"] for k, v in rows[layer]["geometries"][g]["languages"].items()}}
         for g in ana.get("geometries", [])}
-    for b in [b for f in sorted(d.glob("icl-*shot.json")) for b in _summary(f) if _limited([b], _icl_limit(args, b["shots"]))]:
+    for b in [b for _, run in sorted(m.icl.items(), key=_by_file) for b in run.summary if _limited([b], _icl_limit(args, b["shots"]))]:
         if b["metric"] == "acc":
             non_en = [v["mean"] for lang, v in b["langs"].items() if lang != "en"]
             out["icl"][f"{b['task']}/{b['shots']}-shot"] = sum(non_en) / len(non_en)
-    for b in _limited(_summary(d / "mt.json"), args.mt_limit):
+    for b in _limited(m.mt.summary if m.mt else [], args.mt_limit):
         if b["metric"] == "chrf":
             for direction in ("en-xx", "xx-en"):
                 vals = [v["mean"] for pair, v in b["langs"].items()
                         if (pair.startswith("eng_Latn-") if direction == "en-xx" else pair.endswith("-eng_Latn"))]
                 if vals:
                     out["mt"][direction] = sum(vals) / len(vals)
-    for b in _limited(_summary(d / "bpb.json"), args.bpb_limit):
+    for b in _limited(m.bpb.summary, args.bpb_limit):
         out["bpb"] = {lang: v["mean"] for lang, v in b["langs"].items()}
     if train_metrics:
         logged = [h for h in train_metrics["log_history"] if "tokens_per_second" in h]
@@ -251,17 +272,16 @@ def write_results(out: Path, results: dict[str, list[dict]], args, langs: list[s
 EVAL_REFS = ("base", "sft")
 
 
-def _paired_file(ref: Path, d: Path, name: str, metric: str, limit, groups, args) -> dict:
-    """{label: PairedResult or a note} for `metric` in results file `name` of runs ref (A) and d (B);
-    `groups(block)` gives {label: which languages} to average."""
-    fa, fb = ref / name, d / name
-    if not (fa.is_file() and fb.is_file()):
+def _paired_file(ref: EvalRun | None, run: EvalRun | None, metric: str, limit, groups, args) -> dict:
+    """{label: PairedResult or a note} for `metric` in the results of the reference (A) and the run (B), paired
+    by item through their predictions files; `groups(block)` gives {label: which languages} to average."""
+    if ref is None or run is None:
         return {}
     out = {}
     try:
-        a, b = load_run(fa), load_run(fb)
+        a, b = load_run(ref.path), load_run(run.path)
     except CrossalignError as e:
-        return {name: f"no interval: {e}"}
+        return {run.path.name: f"no interval: {e}"}
     index = {(x["task"], x["split"], x["protocol"], x["shots"], x["metric"]): x for x in a.data["summary"]}
     for blk in _limited(b.data["summary"], limit):
         key = (blk["task"], blk["split"], blk["protocol"], blk["shots"], blk["metric"])
@@ -278,18 +298,17 @@ def _paired_file(ref: Path, d: Path, name: str, metric: str, limit, groups, args
     return out
 
 
-def paired_eval(d: Path, ref: Path, args) -> dict:
+def paired_eval(m: Measured, ref: Measured, args) -> dict:
     """ICL accuracy (points, mean over non-English languages), chrF++ per direction and over both, bits per byte
     per language and averaged: {"icl": {"xcopa/0-shot": interval}, "mt": {...}, "bpb": {...}, "notes": [...]}."""
     res = {"icl": {}, "mt": {}, "bpb": {}, "notes": []}
-    for f in sorted(d.glob("icl-*shot.json")):
-        shots = int(f.stem.split("-")[1].removesuffix("shot"))
-        got = _paired_file(ref, d, f.name, "acc", _icl_limit(args, shots),
+    for shots, run in sorted(m.icl.items(), key=_by_file):
+        got = _paired_file(ref.icl.get(shots), run, "acc", _icl_limit(args, shots),
                            lambda blk: {f"{blk['task']}/{blk['shots']}-shot": lambda lang: lang != "en"}, args)
         res["icl"].update(got)
-    res["mt"] = _paired_file(ref, d, "mt.json", "chrf", args.mt_limit, lambda blk: {
+    res["mt"] = _paired_file(ref.mt, m.mt, "chrf", args.mt_limit, lambda blk: {
         "en-xx": lambda p: p.startswith("eng_Latn-"), "xx-en": lambda p: p.endswith("-eng_Latn"), "avg": lambda p: True}, args)
-    res["bpb"] = _paired_file(ref, d, "bpb.json", "bits_per_byte", args.bpb_limit, lambda blk: {"avg": lambda lang: True}, args)
+    res["bpb"] = _paired_file(ref.bpb, m.bpb, "bits_per_byte", args.bpb_limit, lambda blk: {"avg": lambda lang: True}, args)
     for part in ("icl", "mt", "bpb"):
         for label, v in res[part].items():
             if isinstance(v, str):
@@ -302,11 +321,11 @@ def paired_eval(d: Path, ref: Path, args) -> dict:
     return res
 
 
-def paired_retrieval(d: Path, ref: Path, layer: int) -> dict:
+def paired_retrieval(m: Measured, ref: Measured, layer: int) -> dict:
     """P@1 change at the training layer in every geometry, paired over FLORES sentences: {geometry: interval}."""
-    from crossalign.analysis.report import load_result, paired_reason, retrieval_interval
+    from crossalign.analysis.report import paired_reason, retrieval_interval
 
-    a, b = load_result(ref / "analysis"), load_result(d / "analysis")
+    a, b = ref.analysis, m.analysis
     if paired_reason(a, b):
         return {}
     langs = [lang for lang in a["languages"] if lang in b["languages"]]
@@ -314,8 +333,9 @@ def paired_retrieval(d: Path, ref: Path, layer: int) -> dict:
             for g in a.get("geometries", []) if g in b.get("geometries", [])}
 
 
-def add_paired_eval(results: dict[str, list[dict]], out: Path, args) -> None:
-    """Fill r["paired_eval"][ref] for every run whose reference run (base; sft of the same seed) is measured."""
+def add_paired_eval(results: dict[str, list[dict]], measured: dict[Path, Measured], out: Path, args) -> None:
+    """Fill r["paired_eval"][ref] for every run whose reference run (base; sft of the same seed) is measured
+    (`measured`: run folder -> its measurements)."""
     seeds = [int(x) for x in args.seeds.split(",")]
     for method, rs in results.items():
         for i, r in enumerate(rs):
@@ -324,10 +344,11 @@ def add_paired_eval(results: dict[str, list[dict]], out: Path, args) -> None:
             for ref in EVAL_REFS:
                 if method == ref or (method == "base" and ref == "sft") or ref in done:
                     continue
-                measured = {0} if ref == "base" else set(seeds[:len(results.get(ref, []))])
-                if seed in measured:
-                    done[ref] = paired_eval(run_dir(out, method, seed), run_dir(out, ref, seed), args)
-                    done[ref]["retrieval"] = paired_retrieval(run_dir(out, method, seed), run_dir(out, ref, seed), r["layer"])
+                ref_seeds = {0} if ref == "base" else set(seeds[:len(results.get(ref, []))])
+                if seed in ref_seeds:
+                    mine, theirs = measured[run_dir(out, method, seed)], measured[run_dir(out, ref, seed)]
+                    done[ref] = paired_eval(mine, theirs, args)
+                    done[ref]["retrieval"] = paired_retrieval(mine, theirs, r["layer"])
 
 
 def _seed(method: str, i: int, args) -> str:
@@ -464,24 +485,25 @@ def main(argv=None) -> int:
     args.langs = ",".join(languages.parse_list(args.langs))
     langs = args.langs.split(",")
     out = Path(args.output)
-    data = ["--data-dir", args.data_dir] if args.data_dir else []
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     args.variants = parse_variants(args.variants)
     unknown = [m for m in methods + [kv.split(":", 1)[0] for kv in args.set_for] + [args.best]
                if m not in METHODS and m not in args.variants]
     if unknown:
         sys.exit(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} or a --variant name")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # training's log, as `crossalign train`
     results: dict[str, list[dict]] = {}
+    measured: dict[Path, Measured] = {}
     t0 = time.time()
     for method in methods:
         for seed in ([0] if method == "base" else [int(s) for s in args.seeds.split(",")]):
             model, metrics = train(method, seed, args, out)
             d = run_dir(out, method, seed)
-            measure(model, d, args, data)
+            measured[d] = measure(model, d, args)
             aligned = method_of(method, args) in ("contrastive", "afp", "alignx") and metrics and isinstance(metrics.get("layer"), int)
             layer = metrics["layer"] if aligned else args.layer  # base/sft: read where the others align
-            results.setdefault(method, []).append(collect(d, metrics, layer, args))
-            add_paired_eval(results, out, args)
+            results.setdefault(method, []).append(collect(measured[d], metrics, layer, args))
+            add_paired_eval(results, measured, out, args)
             write_results(out, results, args, langs)  # after every run, so partial results are readable
             write_targets(out, results, args)
     print(f"wrote {out / 'RESULTS.md'} in {(time.time() - t0) / 60:.1f} min")
@@ -489,5 +511,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except CrossalignError as e:  # a step's one-line error, as the command would print it
+        raise SystemExit(f"compare_methods: error: {e}") from None
 

@@ -19,9 +19,10 @@ instead of their max) when the question is "what does shipping max_steps=N give"
 Measurements, all on FLORES **dev** (devtest and the task test splits are never read; any other --data is
 refused): `crossalign analyze --data flores200:dev --limit A --stats holdout --stats-limit S --layers L` (the
 geometries' mean/std come from dev rows after the first A, never the scored ones) and `crossalign eval --tasks
-bpb --langs eng --split dev --limit B`. The base model is measured once (folder base/) and is step 0 of every
-curve. Every piece resumes: training with --resume, and a measurement whose argv is recorded beside its output
-(`*.argv.json`) is not run again, so re-running the same command after an interruption only does what is left.
+bpb --langs eng --split dev --limit B`, each through the library function behind the command. The base model
+is measured once (folder base/) and is step 0 of every curve. Every piece resumes: training with --resume, and
+a measurement whose equivalent command is recorded beside its output (`*.argv.json`) is not run again (its
+results are read back), so re-running the same command after an interruption only does what is left.
 
 Layout: <output>/base/{analysis/,bpb.json}, <output>/<config>/train/checkpoint-N/ (train-N/ with --schedule
 separate), <output>/<config>/step-N/{analysis/,bpb.json}.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import platform
@@ -41,8 +43,15 @@ import time
 from pathlib import Path
 
 from crossalign import languages
-from crossalign.cli import main as crossalign
-from crossalign.evaluation.results import software_versions
+from crossalign.analysis.cli import analysis_config, run_analysis
+from crossalign.analysis.report import load_result
+from crossalign.cli import command_line
+from crossalign.config import load_config
+from crossalign.evaluation.evaluator import EvalOptions, evaluate
+from crossalign.evaluation.results import load_results, software_versions
+from crossalign.recipes import recipe_path
+from crossalign.training.config import TrainConfig
+from crossalign.training.run import run_training
 
 LANGS = "deu,zho,hin,tur,swh,est"
 RESERVED = ("output_dir", "seed", "model.name", "training.max_steps", "training.save_steps", "training.save_total_limit",
@@ -50,20 +59,22 @@ RESERVED = ("output_dir", "seed", "model.name", "training.max_steps", "training.
 SHOWN = ("raw", "global", "per-language")  # `global` is what the `standardized` similarity trains (docs/ANALYSIS.md)
 
 
-def call(argv: list[str]) -> None:
-    print("$ crossalign " + " ".join(argv), file=sys.stderr, flush=True)
-    rc = crossalign(argv)
-    if rc != 0:
-        sys.exit(f"command failed (exit {rc}): crossalign {' '.join(argv)}")
+def run_recipe(recipe: str, overrides: list[str], resume: bool) -> None:
+    """`crossalign train RECIPE OVERRIDES... [--resume]`."""
+    print(f"$ crossalign train {recipe} {' '.join(overrides)}{' --resume' if resume else ''}", file=sys.stderr, flush=True)
+    run_training(load_config(TrainConfig, recipe_path(recipe), overrides), resume=resume)
 
 
-def call_once(argv: list[str], stamp: Path) -> None:
-    """Run a measurement unless this very argv already finished (recorded in `stamp`)."""
+def run_once(argv: list[str], stamp: Path, run, read):
+    """`run()`'s result, unless the measurement of this very command (`argv`, recorded in `stamp`) already
+    finished: then `read()`'s, its results read back."""
     if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == argv:
-        return
-    call(argv)
+        return read()
+    print("$ crossalign " + " ".join(argv), file=sys.stderr, flush=True)
+    result = run()
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(argv), encoding="utf-8")
+    return result
 
 
 def parse_configs(args) -> dict[str, list[str]]:
@@ -110,14 +121,12 @@ def train_runs(name: str, overrides: list[str], args, out: Path) -> dict[int, Pa
     for d, max_steps, every in plans:
         if (d / "metrics.json").is_file():
             continue
-        argv = ["train", args.recipe, f"output_dir={d}", f"seed={args.seed}", f"model.name={args.model}", *args.set, *overrides,
-                f"training.max_steps={max_steps}", "training.save_strategy=steps", f"training.save_steps={every}",
-                "training.save_total_limit=null"]
+        train = [f"output_dir={d}", f"seed={args.seed}", f"model.name={args.model}", *args.set, *overrides,
+                 f"training.max_steps={max_steps}", "training.save_strategy=steps", f"training.save_steps={every}",
+                 "training.save_total_limit=null"]
         if args.data_dir:
-            argv.append(f"data.data_dir={args.data_dir}")
-        if d.exists():
-            argv.append("--resume")
-        call(argv)
+            train.append(f"data.data_dir={args.data_dir}")
+        run_recipe(args.recipe, train, resume=d.exists())
     ckpts = {n: (plans[0][0] if args.schedule == "shared" else out / name / f"train-{n}") / f"checkpoint-{n}" for n in args.steps}
     missing = [str(p) for p in ckpts.values() if not (p / "trainer_state.json").is_file()]
     if missing:
@@ -125,20 +134,24 @@ def train_runs(name: str, overrides: list[str], args, out: Path) -> dict[int, Pa
     return ckpts
 
 
-def measure(model: str, d: Path, args) -> None:
-    data = ["--data-dir", args.data_dir] if args.data_dir else []
-    call_once(["analyze", "--model", model, "--data", "flores200:dev", "--langs", args.langs, "--limit", str(args.analysis_limit),
-               "--stats", "holdout", "--stats-limit", str(args.stats_limit), "--layers", args.layers_arg,
-               "--output", str(d / "analysis"), "--overwrite", *data], d / "analysis.argv.json")
-    call_once(["eval", "--model", model, "--tasks", "bpb", "--langs", "eng", "--split", "dev", "--limit", str(args.bpb_limit),
-               "--output", str(d / "bpb.json"), *data], d / "bpb.argv.json")
+def measure(model: str, d: Path, args) -> dict:
+    """A curve's point: the model's retrieval per geometry and layer and its English bits per byte."""
+    analysis = {"model": model, "data": "flores200:dev", "langs": args.langs, "limit": args.analysis_limit, "stats": "holdout",
+                "stats_limit": args.stats_limit, "layers": args.layers_arg, "output": str(d / "analysis")}
+    ana = run_once(command_line("analyze", {**analysis, "overwrite": True, "data_dir": args.data_dir}), d / "analysis.argv.json",
+                   lambda: run_analysis(analysis_config(**analysis, data_dir=args.data_dir), overwrite=True).result,
+                   lambda: load_result(d / "analysis"))
+    bpb = {"model": model, "tasks": "bpb", "langs": "eng", "split": "dev", "limit": args.bpb_limit, "output": str(d / "bpb.json"),
+           "data_dir": args.data_dir}
+    summary = run_once(command_line("eval", bpb), d / "bpb.argv.json", lambda: evaluate(EvalOptions(**bpb)).summary,
+                       lambda: load_results(d / "bpb.json")["summary"])
+    return read_point(ana, summary, args)
 
 
 # ----------------------------------------------------------------------------------------- collect
 
 
-def read_point(d: Path, args) -> dict:
-    ana = json.loads((d / "analysis" / "analysis.json").read_text(encoding="utf-8"))
+def read_point(ana: dict, bpb_summary: list[dict], args) -> dict:
     geoms = {}
     for row in ana["per_layer"]:
         for g, v in row.get("geometries", {"raw": {"mean": row["mean"], "languages": row["languages"]}}).items():
@@ -146,7 +159,7 @@ def read_point(d: Path, args) -> dict:
             x["mean"][str(row["layer"])] = v["mean"]["p_at_1"]
             x["languages"][str(row["layer"])] = {lang: r["p_at_1"] for lang, r in v["languages"].items()}
     bpb = None
-    for b in json.loads((d / "bpb.json").read_text(encoding="utf-8"))["summary"]:
+    for b in bpb_summary:
         if b["metric"] == "bits_per_byte" and b["split"] == f"dev[:{args.bpb_limit}]":
             bpb = b["langs"]["eng_Latn"]["mean"]
     return {"p_at_1": geoms, "bpb_eng": bpb}
@@ -314,19 +327,18 @@ def main(argv=None) -> int:
             "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     t0 = time.time()
 
-    measure(args.model, out / "base", args)
-    base = read_point(out / "base", args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # training's log, as `crossalign train`
+    base = measure(args.model, out / "base", args)
     curves: dict[str, dict] = {}
     for name, overrides in configs.items():
         cfg = cfgs[name]
         ckpts = train_runs(name, overrides, args, out)
-        for n, ckpt in ckpts.items():
-            measure(str(ckpt), out / name / f"step-{n}", args)
+        measured = {n: measure(str(ckpt), out / name / f"step-{n}", args) for n, ckpt in ckpts.items()}
         metrics = json.loads(next(iter(ckpts.values())).parent.joinpath("metrics.json").read_text(encoding="utf-8"))
         layer = metrics.get("layer", cfg.objectives.layer)
         points = [{"step": 0, "model": args.model, **base, "bpb_change_pct": 0.0}]
         for i, (n, ckpt) in enumerate(ckpts.items()):
-            p = read_point(out / name / f"step-{n}", args)
+            p = measured[n]
             p["bpb_change_pct"] = (100 * (p["bpb_eng"] / base["bpb_eng"] - 1)) if p["bpb_eng"] and base["bpb_eng"] else None
             points.append({"step": n, "model": str(ckpt), **p, "train": losses_near(ckpt, n, args.steps[i - 1] if i else 0)})
         t = str(layer)

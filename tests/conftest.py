@@ -115,8 +115,10 @@ def shared_data():
 def load_experiment(name: str):
     """An `experiments/<name>.py` script as a module (the scripts are not part of the package)."""
     import importlib.util
+    import sys
 
     spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod

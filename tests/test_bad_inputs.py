@@ -139,5 +139,40 @@ def test_bad_input_is_one_clear_line(case, ws, capsys, shared_data, monkeypatch,
     assert not any(tmp_path.iterdir()), "the working directory gained files"
 
 
+# `eval` with a model that does not exist (its --output defaults to ./eval_results.json) or an --output that
+# cannot be written: refused before any work, and neither the working directory nor the output's folder
+# gains a file (no stray eval_results.predictions.jsonl).
+EVAL_LEAVES_NOTHING = [
+    ("eval: model that does not exist", ["eval", "--model", "{root}/nonexistent", "--tasks", "xcopa"], "nonexistent",
+     "eval_results.json"),
+    ("eval: output under /proc", ["eval", "--model", "{model}", "--tasks", "xcopa", "--langs", "sw", "--limit", "1",
+                                  "--output", "/proc/x.json"], "cannot write --output", "/proc/x.json"),
+    ("eval: output under a file", ["eval", "--model", "{model}", "--tasks", "xcopa", "--langs", "sw", "--limit", "1",
+                                   "--output", "{root}/cwd/afile/sub/x.json"], "cannot write --output", "{root}/cwd/afile/sub/x.json"),
+]
+
+
+@pytest.mark.parametrize("case", EVAL_LEAVES_NOTHING, ids=[c[0] for c in EVAL_LEAVES_NOTHING])
+def test_eval_bad_model_or_output_leaves_no_file(case, ws, capsys, shared_data, monkeypatch):
+    _, argv, expected, output = case
+    cwd = ws["root"] / "cwd"
+    cwd.mkdir(exist_ok=True)
+    (cwd / "afile").write_text("not a folder")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("CROSSALIGN_DATA", str(shared_data))
+    argv = [a.format(root=ws["root"], model=ws["model"]) for a in argv]
+    output = Path(output.format(root=ws["root"])).absolute()
+    parent = next(p for p in output.parents if p.is_dir())  # the folder the output would have been made in
+    listing = (lambda: sorted(p.name for p in parent.iterdir())) if parent != Path("/proc") else (
+        lambda: sorted(p.name for p in parent.iterdir() if not p.name.isdigit()))  # /proc: not its process folders
+    before_cwd, before_parent = _snapshot(cwd), listing()
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("crossalign eval: error:") and expected in err[0], err
+    assert _snapshot(cwd) == before_cwd and listing() == before_parent
+    for p in (output, output.with_suffix(".predictions.jsonl"), output.with_suffix(".md")):
+        assert not p.exists(), p
+
+
 def test_case_count():
     assert len(CASES) >= 30

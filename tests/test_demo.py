@@ -30,3 +30,24 @@ def test_demo_tiny_mode_writes_the_report(tmp_path, tiny_gemma_dir, shared_data)
     assert main(auto + ["--overwrite"]) == 0
     report = (out / "REPORT.md").read_text()
     assert "was set by layer=auto: best FLORES-dev retrieval in the global geometry" in report  # afp-cpu: standardized
+
+
+def test_recorded_commands_are_what_the_library_calls_ran():
+    """demo.json's commands, rebuilt by `command_line` from a library call's options, parse back into the same
+    analysis config (so rerunning a recorded command redoes that step)."""
+    import argparse
+
+    from crossalign.analysis import cli as analysis_cli
+    from crossalign.cli import command_line
+
+    options = {"model": "m", "output": "out/a", "data": "flores200:dev", "langs": ["deu_Latn", "swh_Latn"], "limit": 8,
+               "stats": "holdout", "stats_limit": 50, "bf16": True, "data_dir": None}
+    argv = command_line("analyze", options)
+    assert argv == ["analyze", "--model", "m", "--output", "out/a", "--data", "flores200:dev", "--langs", "deu_Latn,swh_Latn",
+                    "--limit", "8", "--stats", "holdout", "--stats-limit", "50", "--bf16"]
+    parser = argparse.ArgumentParser()
+    analysis_cli.add_arguments(parser)
+    assert analysis_cli._config(parser.parse_args(argv[1:])) == analysis_cli.analysis_config(**options)
+    compare = {"compare": ("out/a", "out/b"), "output": "out/c"}
+    assert command_line("analyze", compare) == ["analyze", "--compare", "out/a", "out/b", "--output", "out/c"]
+    assert analysis_cli._config(parser.parse_args(command_line("analyze", compare)[1:])) == analysis_cli.analysis_config(**compare)

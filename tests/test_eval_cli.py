@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conftest import build_tiny_model
 from crossalign.cli import main
 
 
@@ -46,6 +47,23 @@ def test_eval_writes_consistent_outputs_and_resumes(tiny_gemma_dir, shared_data,
 
     assert main(["compare", str(out), str(out)]) == 0
     assert "| **avg** |" in capsys.readouterr().out
+
+
+def test_options_from_python_are_the_command_line_options():
+    """`evaluate(EvalOptions(...))` records the same run config as `crossalign eval` with those flags."""
+    import argparse
+    import dataclasses
+    from pathlib import Path
+
+    from crossalign.evaluation import cli as eval_cli
+    from crossalign.evaluation.evaluator import EvalOptions
+
+    parser = argparse.ArgumentParser()
+    eval_cli.add_arguments(parser)
+    args = parser.parse_args(["--model", "m", "--tasks", "xcopa", "--langs", "et,sw", "--shots", "0,5", "--limit", "40",
+                              "--bf16", "--output", "o.json"])
+    typed = EvalOptions(model="m", tasks=["xcopa"], langs=["et", "sw"], shots=[0, 5], limit=40, bf16=True, output=Path("o.json"))
+    assert dataclasses.asdict(typed) == vars(args) and list(dataclasses.asdict(typed)) == list(vars(args))
 
 
 def test_flores_translation_cell(tiny_gemma_dir, shared_data, tmp_path, monkeypatch):
@@ -91,6 +109,44 @@ def test_bits_per_byte_equals_a_hand_computation(tiny_gemma_dir, shared_data, tm
     assert "bits_per_byte" in out.with_suffix(".md").read_text()
 
 
+def test_retrained_weights_are_scored_again_and_unchanged_ones_resume(tiny_tokenizer, shared_data, tmp_path, capsys,
+                                                                     monkeypatch):
+    from crossalign.evaluation.icl import MultipleChoice
+
+    monkeypatch.setenv("CROSSALIGN_NO_PROGRESS", "1")
+    model, out = tmp_path / "model", tmp_path / "r.json"
+    args = ["--tasks", "xcopa,bpb", "--langs", "sw", "--limit", "2"]
+    build_tiny_model("gemma3", tiny_tokenizer, model, seed=0)
+    assert _eval(model, shared_data, out, *args) == 0
+    first = json.loads(out.read_text())
+    first_preds = out.with_suffix(".predictions.jsonl").read_text().splitlines()
+
+    build_tiny_model("gemma3", tiny_tokenizer, model, seed=1)  # retrained into the same folder
+    capsys.readouterr()
+    assert _eval(model, shared_data, out, *args) == 0
+    said = capsys.readouterr().out
+    assert "2 cell(s)" in said and "scoring them again" in said and "nothing to do" not in said
+    second = json.loads(out.read_text())
+    assert list(second["cells"]) == list(first["cells"])
+    assert all(second["cells"][key]["weights"] != old["weights"] for key, old in first["cells"].items())
+    preds = out.with_suffix(".predictions.jsonl").read_text().splitlines()
+    assert len(preds) == len(first_preds)  # the old cells' predictions replaced, not appended to
+    assert not set(preds) & set(first_preds)  # every item scored by the new weights (other log-likelihoods)
+
+    capsys.readouterr()
+    assert _eval(model, shared_data, out, *args) == 0  # the same weights again: resumed, nothing scored
+    assert "nothing to do" in capsys.readouterr().out
+    assert json.loads(out.read_text())["cells"] == second["cells"]
+
+    monkeypatch.setattr(MultipleChoice, "VERSION", MultipleChoice.VERSION + 1)  # a new multiple-choice version
+    assert _eval(model, shared_data, out, *args) == 0
+    said = capsys.readouterr().out
+    assert "1 of 2 cells already done" in said and "1 cell(s)" in said  # xcopa again, bpb resumed
+    third = json.loads(out.read_text())
+    assert third["cells"]["xcopa|sw|test[:2]|0|cross|0"]["task_version"] == MultipleChoice.VERSION
+    assert third["cells"]["bpb|swh_Latn|devtest[:2]|0|lm|0"] == second["cells"]["bpb|swh_Latn|devtest[:2]|0|lm|0"]
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--tasks", "xcopaa"], "unknown task"),
     (["--tasks", "xstorycloze", "--langs", "et"], "has no Estonian"),
@@ -132,12 +188,12 @@ def test_a_model_that_does_not_exist_leaves_no_files(shared_data, tmp_path, monk
 
 @pytest.mark.parametrize("where", ["proc", "under_a_file"])
 def test_an_unwritable_output_fails_before_the_model_loads(where, tiny_gemma_dir, shared_data, tmp_path, monkeypatch, capsys):
-    import crossalign.evaluation.cli as eval_cli
+    import crossalign.evaluation.evaluator as evaluator
 
     def never(*a, **k):
         raise AssertionError("the model was loaded before the output location was checked")
 
-    monkeypatch.setattr(eval_cli, "load_model", never)
+    monkeypatch.setattr(evaluator, "load_model", never)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("not a folder")
     out = "/proc/x.json" if where == "proc" else str(tmp_path / "afile" / "sub" / "x.json")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.icl import Cell, accuracy, build_requests, demo_pool, sample_demos
+from crossalign.evaluation.evaluator import get_eval_task
+from crossalign.evaluation.icl import build_requests, demo_pool, sample_demos
+from crossalign.evaluation.protocol import Cell, Docs
 from crossalign.evaluation.task import FEWSHOT_DELIMITER
 from crossalign.evaluation.tasks import TASKS, load_split
 
@@ -80,11 +82,13 @@ def test_accuracy_metrics():
     docs = [{"id": "a", "premise": "P.", "question": "cause", "choice1": "Short.", "choice2": "A much longer one.", "label": 1},
             {"id": "b", "premise": "P.", "question": "cause", "choice1": "X.", "choice2": "Y.", "label": 0}]
     # item a: sum favours choice 0, per-character normalisation favours the long choice 1
-    metrics, preds = accuracy(task, docs, [[-10.0, -12.0], [-1.0, -1.0]], "native", "sw")
-    assert metrics == {"acc": 0.5, "acc_norm": 1.0, "acc_bytes": 1.0}
+    mc, cell = get_eval_task("xcopa"), Cell("xcopa", "sw", 0, "native", 0, "test")
+    preds = [mc.process_results(cell, i, doc, ll) for i, (doc, ll) in enumerate(zip(docs, [[-10.0, -12.0], [-1.0, -1.0]]))]
+    assert mc.aggregation(cell, Docs(docs), preds).metrics == {"acc": 0.5, "acc_norm": 1.0, "acc_bytes": 1.0}
     assert preds[1]["pred"] == 0  # ties go to the first choice, like numpy.argmax
 
 
 def test_cell_key_separates_limited_runs():
-    assert Cell("xcopa", "sw", 0, "cross", 0, "test").key != Cell("xcopa", "sw", 0, "cross", 0, "test", 100).key
+    key = get_eval_task("xcopa").key
+    assert key(Cell("xcopa", "sw", 0, "cross", 0, "test")) != key(Cell("xcopa", "sw", 0, "cross", 0, "test", 100))
     assert Cell("xcopa", "sw", 0, "cross", 0, "test", 100).split_label == "test[:100]"

@@ -82,6 +82,21 @@ def test_resume_keeps_done_cells_and_drops_partial_predictions(tmp_path):
     assert len(lines) == 20 and all(json.loads(x)["cell"] in store.cells for x in lines)
 
 
+def test_a_cell_resumes_only_under_its_resume_key(tmp_path):
+    path = tmp_path / "r.json"
+    key = {"task_version": 1, "weights": "a"}
+    _fill(path, {"xcopa|sw|0|0": {**CELLS["xcopa|sw|0|0"], **key}, "xcopa|et|0|0": CELLS["xcopa|et|0|0"]})
+    store = ResultsFile(path, RUN, FP)
+    assert store.done("xcopa|sw|0|0", key)
+    assert not store.done("xcopa|sw|0|0", {**key, "weights": "b"}) and not store.done("xcopa|sw|0|0", {**key, "task_version": 2})
+    assert not store.done("xcopa|et|0|0", key)  # written before cells had a resume key: cannot be vouched for
+    store.add("xcopa|sw|0|0", {**CELLS["xcopa|sw|0|0"], **key, "weights": "b", "n": 1}, [{"id": "new", "pred": 1}])
+    lines = [json.loads(x) for x in store.pred_path.read_text().splitlines()]
+    assert [x["id"] for x in lines if x["cell"] == "xcopa|sw|0|0"] == ["new"]  # replaced, not appended to
+    assert len([x for x in lines if x["cell"] == "xcopa|et|0|0"]) == 10
+    assert json.loads(path.read_text())["cells"]["xcopa|sw|0|0"]["weights"] == "b"
+
+
 def test_a_different_run_is_never_overwritten_silently(tmp_path):
     path = tmp_path / "r.json"
     _fill(path, dict(list(CELLS.items())[:1]))

@@ -7,8 +7,8 @@ import torch
 
 from conftest import build_tiny_model
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.translation import (build_prompt, corpus_scores, demo_indices, evaluate_translation,
-                                               generate_lines, parse_direction)
+from crossalign.evaluation.protocol import Cell, Selection
+from crossalign.evaluation.translation import Translation, build_prompt, corpus_scores, demo_indices, generate_lines
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -32,9 +32,14 @@ def test_scores_and_directions():
     scores, info = corpus_scores(["Paka ameketi kwenye mkeka."], ["Paka ameketi kwenye mkeka."], "swh_Latn")
     assert scores["bleu"] == pytest.approx(100) and scores["chrf"] == pytest.approx(100)
     assert "nw:2" in info["chrf_signature"]
-    assert parse_direction("en-sw") == ("eng_Latn", "swh_Latn")
-    with pytest.raises(CrossalignError):
-        parse_direction("ensw")
+    cell = Cell("flores", "swh_Latn", 1, None, 0, "devtest", direction="en-xx", template="pair")
+    assert Translation.languages(cell) == ("eng_Latn", "swh_Latn")
+    assert Translation().columns(cell) == ("eng_Latn-swh_Latn", "pair")  # the results' lang and protocol columns
+    from dataclasses import replace
+
+    assert Translation.languages(replace(cell, direction="xx-en")) == ("swh_Latn", "eng_Latn")
+    with pytest.raises(CrossalignError, match="--directions"):
+        Translation().cells(Selection(langs=["sw"], directions=["ensw"]), None)
 
 
 def test_generation_stops_at_the_end_of_the_line(tiny_tokenizer):
@@ -49,10 +54,9 @@ def test_generation_stops_at_the_end_of_the_line(tiny_tokenizer):
     assert tiny_tokenizer.padding_side == "right"  # restored after left-padded generation
 
 
-def test_demonstrations_come_from_dev_only(shared_data, tiny_tokenizer):
-    model = build_tiny_model("gemma3", tiny_tokenizer)
-    with pytest.raises(CrossalignError, match="devtest"):
-        evaluate_translation(model, tiny_tokenizer, "eng_Latn", "swh_Latn", shots=2, split="dev", data_dir=shared_data)
+def test_demonstrations_come_from_dev_only(shared_data):
+    with pytest.raises(CrossalignError, match="devtest"):  # refused when planned, before any model loads
+        Translation().cells(Selection(langs=["sw"], shots=[2], split="dev"), shared_data)
     from crossalign.data.parallel import load_multiway
 
     dev = load_multiway("flores200", ["eng_Latn", "swh_Latn"], "dev", shared_data)

@@ -61,7 +61,7 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
 def test_variants_train_their_family_recipe_with_their_overrides(tmp_path, monkeypatch):
     mod = _load()
     calls = []
-    monkeypatch.setattr(mod, "call", calls.append)
+    monkeypatch.setattr(mod, "run_recipe", lambda recipe, overrides, resume: calls.append(["train", recipe, *overrides]))
     args = type("Args", (), {"model": "m", "langs": "deu_Latn", "set": [], "set_for": ["afp-std:seed=3"], "steps": 6,
                              "layer": 11, "data_dir": None,
                              "variants": mod.parse_variants(["afp-std=afp:objectives.similarity=standardized,objectives.contrastive_weight=1"])})()

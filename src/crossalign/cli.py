@@ -40,6 +40,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_line(command: str, options: dict) -> list[str]:
+    """The argv of `crossalign COMMAND` equivalent to a library call with these options (Python spelling,
+    flags in the order given): a record of what ran, e.g. in demo.json. True is a bare flag, None and False
+    are left out, a list is comma-joined, a tuple is one argument per item."""
+    argv = [command]
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, tuple):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()

@@ -6,8 +6,9 @@
 4. evaluate both on cross-lingual 0-shot XCOPA and XStoryCloze (English demonstrations and template);
 5. write REPORT.md with the before/after tables, the plots and the trained model's location.
 
-Each step is the same public command a user would run (train, analyze, eval), so the demo exercises
-exactly the code paths of the tool.
+Each step calls the library function behind a public command (`run_training`, `run_analysis`,
+`evaluate`), so the demo exercises exactly the code paths of the tool and works on their typed results;
+demo.json records the equivalent commands.
 """
 
 from __future__ import annotations
@@ -56,25 +57,38 @@ def _prepare(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _call(step: str, argv: list[str]) -> None:
-    from crossalign.cli import main
-
-    rc = main(argv)
-    if rc != 0:
-        raise CrossalignError(f"demo step '{step}' failed (exit {rc}); the message above says why")
-
-
-def _bf16() -> list[str]:
+def _bf16() -> bool:
     from crossalign.precision import bf16_is_native, default_device
 
-    return ["--bf16"] if bf16_is_native(default_device()) else []  # emulated bf16 is slower than fp32
+    return bf16_is_native(default_device())  # emulated bf16 is slower than fp32
 
 
-def _eval(model: str, out: Path, args, data: list[str]) -> None:
-    for task, langs in EVAL_LANGS.items():
-        _call(f"evaluate {task}", ["eval", "--model", model, "--tasks", task, "--langs", langs, "--shots", "0",
-                                   "--protocol", "cross", "--limit", str(args.eval_limit), *_bf16(),
-                                   "--output", str(out / f"{task}.json"), *data])
+def _train(recipe: str, overrides: list[str]):
+    """`crossalign train RECIPE OVERRIDES...`: its TrainResult (model folder, metrics)."""
+    from crossalign.config import load_config
+    from crossalign.recipes import recipe_path
+    from crossalign.training.config import TrainConfig
+    from crossalign.training.run import run_training
+
+    return run_training(load_config(TrainConfig, recipe_path(recipe), overrides))
+
+
+def _analyse(options: dict, meta: dict):
+    from crossalign.analysis.cli import analysis_config, run_analysis
+    from crossalign.cli import command_line
+
+    meta["commands"].append("crossalign " + " ".join(command_line("analyze", options)))
+    return run_analysis(analysis_config(**options))
+
+
+def _eval(model: str, out: Path, args, bf16: bool) -> dict:
+    """{task: EvalRun}: cross-lingual 0-shot accuracy of `model` on each task's demo languages."""
+    from crossalign.evaluation.evaluator import EvalOptions, evaluate
+
+    return {task: evaluate(EvalOptions(model=model, tasks=task, langs=langs, shots="0", protocol="cross",
+                                       limit=args.eval_limit, bf16=bf16, output=str(out / f"{task}.json"),
+                                       data_dir=args.data_dir))
+            for task, langs in EVAL_LANGS.items()}
 
 
 def _fmt(x) -> str:
@@ -82,8 +96,8 @@ def _fmt(x) -> str:
 
 
 def icl_rows(task: str, base_path: Path, aligned_path: Path) -> list[str]:
-    """Accuracy rows of one task, base vs aligned, each change with its paired 95% interval (same items):
-    the table of `crossalign compare`, in the report's layout."""
+    """Accuracy rows of one task, base vs aligned, each change with its paired 95% interval (same items,
+    read from the two runs' predictions): the table of `crossalign compare`, in the report's layout."""
     from crossalign.evaluation.compare import compare, load_run
 
     rows = []
@@ -128,16 +142,14 @@ def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: l
     return lines
 
 
-def write_report(out: Path, meta: dict) -> Path:
-    from crossalign.analysis.report import load_result
-
-    base, aligned = load_result(out / "analysis-base"), load_result(out / "analysis-aligned")
+def write_report(out: Path, meta: dict, runs: dict) -> Path:
+    """REPORT.md from the steps' results (`runs`: step name -> what its function returned)."""
+    base, aligned = runs["analyse base"].result, runs["analyse aligned"].result
     layer = meta["layer"]
     lines = [f"# crossalign demo: {meta['model']} aligned with {meta['recipe']}", "",
              f"Ran {time.strftime('%Y-%m-%d %H:%M', time.gmtime(meta['started']))} UTC in {meta['wall_minutes']:.1f} min. "
              f"Trained model: `{meta['model_dir']}` (a plain transformers folder).", ""]
-    lines += alignment_table(base, aligned, json.loads((out / "analysis-compare" / "compare.json").read_text(encoding="utf-8")),
-                             layer, meta["langs"])
+    lines += alignment_table(base, aligned, runs["compare"].compare, layer, meta["langs"])
     if meta.get("layer_chosen_by"):
         lines += ["", f"Layer {layer} was set by {meta['layer_chosen_by']}."]
     lines += ["", "![retrieval before/after](analysis-compare/compare_heatmap.png)", "",
@@ -146,7 +158,7 @@ def write_report(out: Path, meta: dict) -> Path:
               "## Cross-lingual 0-shot accuracy (%, English demonstrations and template)", "",
               "| task | language | base | aligned | change [paired 95% interval] |", "|---|---|---|---|---|"]
     for task in EVAL_LANGS:
-        lines += icl_rows(task, out / "eval-base" / f"{task}.json", out / "eval-aligned" / f"{task}.json")
+        lines += icl_rows(task, runs["evaluate base"][task].path, runs["evaluate aligned"][task].path)
     train = meta.get("train", {})
     lines += ["", "## Training", "", "```json", json.dumps(train, indent=2), "```", "",
               "Everything above was produced by public commands; rerun any step with the commands in `demo.json`."]
@@ -156,27 +168,39 @@ def write_report(out: Path, meta: dict) -> Path:
 
 
 def run(args) -> int:
+    import logging
+
     from tqdm.auto import tqdm
 
     out = Path(args.output)
     langs = languages.parse_list(args.langs)
     train_langs = languages.parse_list(args.train_langs)
     _prepare(out, args.overwrite)
-    data = ["--data-dir", args.data_dir] if args.data_dir else []
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # training's log, as `crossalign train`
     meta = {"model": args.model, "recipe": args.recipe, "langs": langs, "layer": args.layer, "started": time.time(), "commands": []}
     (out / DEMO_MARKER).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    analysis = ["--data", "flores200:dev", "--langs", ",".join(langs), "--limit", str(args.analysis_limit),
-                "--stats", "holdout", "--stats-limit", str(args.stats_limit), *_bf16(), *data]
+    bf16 = _bf16()
+    analysis = {"data": "flores200:dev", "langs": langs, "limit": args.analysis_limit, "stats": "holdout",
+                "stats_limit": args.stats_limit, "bf16": bf16, "data_dir": args.data_dir}
     model_dir = out / "afp" / "model"
-    plan = {
-        "analyse base": ["analyze", "--model", args.model, "--output", str(out / "analysis-base"), *analysis],
-        "train AFP": ["train", args.recipe, f"output_dir={out / 'afp'}", f"model.name={args.model}",
-                      f"training.max_steps={args.train_steps}", f"objectives.layer={args.layer}",
-                      f"data.languages=[{','.join(train_langs)}]", "training.save_steps=100000",
-                      *([f"data.data_dir={args.data_dir}"] if args.data_dir else []), *args.overrides],
-        "analyse aligned": ["analyze", "--model", str(model_dir), "--output", str(out / "analysis-aligned"), *analysis],
-        "compare": ["analyze", "--compare", str(out / "analysis-base"), str(out / "analysis-aligned"),
-                    "--output", str(out / "analysis-compare")],
+    train = [f"output_dir={out / 'afp'}", f"model.name={args.model}", f"training.max_steps={args.train_steps}",
+             f"objectives.layer={args.layer}", f"data.languages=[{','.join(train_langs)}]", "training.save_steps=100000",
+             *([f"data.data_dir={args.data_dir}"] if args.data_dir else []), *args.overrides]
+
+    def train_afp():
+        meta["commands"].append("crossalign " + " ".join(["train", args.recipe, *train]))
+        return _train(args.recipe, train)
+
+    runs: dict = {}
+    steps = {
+        "analyse base": lambda: _analyse({"model": args.model, "output": str(out / "analysis-base"), **analysis}, meta),
+        "train AFP": train_afp,
+        "analyse aligned": lambda: _analyse({"model": str(model_dir), "output": str(out / "analysis-aligned"), **analysis}, meta),
+        "compare": lambda: _analyse({"compare": (str(out / "analysis-base"), str(out / "analysis-aligned")),
+                                     "output": str(out / "analysis-compare")}, meta),
+        "evaluate base": lambda: _eval(args.model, out / "eval-base", args, bf16),
+        "evaluate aligned": lambda: _eval(str(model_dir), out / "eval-aligned", args, bf16),
+        "report": lambda: _report(out, meta, runs, model_dir),
     }
     total = sum(w for _, w in STEPS)
     meta["step_seconds"] = {}
@@ -184,29 +208,25 @@ def run(args) -> int:
         for name, weight in STEPS:
             bar.set_postfix_str(name)
             t0 = time.time()
-            if name in plan:
-                meta["commands"].append("crossalign " + " ".join(plan[name]))
-                _call(name, plan[name])
-            elif name == "evaluate base":
-                _eval(args.model, out / "eval-base", args, data)
-            elif name == "evaluate aligned":
-                _eval(str(model_dir), out / "eval-aligned", args, data)
-            elif name == "report":
-                metrics = json.loads((out / "afp" / "metrics.json").read_text(encoding="utf-8"))
-                meta["layer"] = metrics["layer"]  # resolved, also when it was `auto`
-                auto = metrics.get("resolved_auto", {})
-                meta["layer_chosen_by"] = (f"layer=auto: best FLORES-dev retrieval in the {auto['objectives.layer_geometry']} "
-                                           "geometry" if "objectives.layer_geometry" in auto else "--layer")
-                logged = [h for h in metrics["log_history"] if "loss" in h]
-                meta["train"] = {"steps": metrics["global_step"], "wall_seconds": metrics["wall_seconds"],
-                                 "first_logged": logged[0] if logged else None, "last_logged": logged[-1] if logged else None,
-                                 "data": metrics["data"]}
-                meta["model_dir"] = str(model_dir)
-                meta["wall_minutes"] = (time.time() - meta["started"]) / 60
-                (out / DEMO_MARKER).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-                report = write_report(out, meta)
+            runs[name] = steps[name]()
             meta["step_seconds"][name] = round(time.time() - t0, 1)
             bar.update(weight)
     (out / DEMO_MARKER).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")  # with every step's time
-    print(f"report: {report}")
+    print(f"report: {runs['report']}")
     return 0
+
+
+def _report(out: Path, meta: dict, runs: dict, model_dir: Path) -> Path:
+    metrics = runs["train AFP"].metrics
+    meta["layer"] = metrics["layer"]  # resolved, also when it was `auto`
+    auto = metrics.get("resolved_auto", {})
+    meta["layer_chosen_by"] = (f"layer=auto: best FLORES-dev retrieval in the {auto['objectives.layer_geometry']} "
+                               "geometry" if "objectives.layer_geometry" in auto else "--layer")
+    logged = [h for h in metrics["log_history"] if "loss" in h]
+    meta["train"] = {"steps": metrics["global_step"], "wall_seconds": metrics["wall_seconds"],
+                     "first_logged": logged[0] if logged else None, "last_logged": logged[-1] if logged else None,
+                     "data": metrics["data"]}
+    meta["model_dir"] = str(model_dir)
+    meta["wall_minutes"] = (time.time() - meta["started"]) / 60
+    (out / DEMO_MARKER).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    return write_report(out, meta, runs)

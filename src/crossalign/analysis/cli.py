@@ -7,6 +7,9 @@
 Everything the user can get wrong (languages, data, --limit, layers, an existing output folder) is
 checked before anything is written, so a failed call leaves the file system as it was.
 
+From Python: `run_analysis(analysis_config(model=..., langs=[...], output=...))` does the same and returns
+the results (`AnalysisRun`).
+
 Re-running a command on its own output folder resumes it: every finished cell (the pivot side or one
 language, embedded at all layers) is read from `<output>/cells/` instead of recomputed, and the reports
 are rewritten atomically. A folder that holds a different analysis needs --overwrite (its matching cells
@@ -15,6 +18,7 @@ are still reused: a cell's file name hashes the model, settings and sentences, s
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 import time
@@ -215,7 +219,7 @@ def _write_analysis(result: dict, out: Path, cfg: AnalysisConfig) -> list[Path]:
     return paths + plots.write_plots(result, out)
 
 
-def _write_compare(base: dict, aligned: dict, out: Path, cfg: AnalysisConfig) -> list[Path]:
+def _write_compare(base: dict, aligned: dict, out: Path, cfg: AnalysisConfig) -> tuple[list[Path], dict]:
     labels = tuple(cfg.labels)
     out.mkdir(parents=True, exist_ok=True)
     delta = report.compare(base, aligned, labels)
@@ -223,7 +227,7 @@ def _write_compare(base: dict, aligned: dict, out: Path, cfg: AnalysisConfig) ->
     write_atomic(out / "compare.md", report.compare_markdown(base, aligned, labels, delta))
     paths.append(out / "compare.md")
     paths.append(save_config(cfg, out / "config.yaml"))
-    return paths + plots.write_compare_plots(base, aligned, out, labels, delta)
+    return paths + plots.write_compare_plots(base, aligned, out, labels, delta), delta
 
 
 def _config(args) -> AnalysisConfig:
@@ -260,10 +264,42 @@ def _config(args) -> AnalysisConfig:
     )
 
 
-def run(args) -> int:
-    out = Path(args.output).expanduser()
-    cfg = _config(args)
-    resuming = check_output(out, args.overwrite, cfg)
+def analysis_config(**options) -> AnalysisConfig:
+    """The config `crossalign analyze` resolves from these options (its flags in Python spelling, e.g.
+    `stats_limit=50`; a list stands for a comma-separated value), checked the same way."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    args = parser.parse_args(["--output", str(options.get("output", ""))])
+    for name, value in options.items():
+        if not hasattr(args, name) or name in ("overwrite", "no_cache"):
+            raise TypeError(f"analysis_config() got an unknown option {name!r}")
+        if isinstance(value, (list, tuple)) and name != "compare":
+            value = ",".join(map(str, value))
+        setattr(args, name, value)
+    return _config(args)
+
+
+@dataclasses.dataclass
+class AnalysisRun:
+    """What `run_analysis` wrote into `output`: per model analysed (or compared), its result (the figures of
+    analysis.json with its per-sentence hits and 2-D points), and the before/after deltas (compare.json)
+    when two models were analysed or compared."""
+
+    output: Path
+    results: list[dict]
+    compare: dict | None = None
+
+    @property
+    def result(self) -> dict:
+        """The result of the (first) model."""
+        return self.results[0]
+
+
+def run_analysis(cfg: AnalysisConfig, overwrite: bool = False, cache: bool = True) -> AnalysisRun:
+    """`crossalign analyze` with a resolved config (`analysis_config`): writes the reports into `cfg.output`
+    and returns the results; `cache=False` embeds everything again (--no-cache)."""
+    out = Path(cfg.output).expanduser()
+    resuming = check_output(out, overwrite, cfg)
     if resuming:
         _log(f"{out} holds this analysis already: re-running it, reusing finished cells")
 
@@ -271,9 +307,9 @@ def run(args) -> int:
         if cfg.model or cfg.model2:
             raise CrossalignError("--compare reads two finished analyses; drop --model/--model2 or drop --compare")
         base, aligned = (report.load_result(d) for d in cfg.compare)
-        paths = _write_compare(base, aligned, out, cfg)
+        paths, delta = _write_compare(base, aligned, out, cfg)
         print(f"wrote {out / 'compare.md'} and {len(paths) - 1} more files")
-        return 0
+        return AnalysisRun(out, [base, aligned], delta)
     if not cfg.model:
         raise CrossalignError("give --model (and optionally --model2), or --compare BASE_DIR ALIGNED_DIR")
     if not cfg.langs:
@@ -286,7 +322,7 @@ def run(args) -> int:
                                      scored=pairs)
     # Cells are written as they finish (that is what makes an interrupted run cheap to repeat), so the
     # cells folder is the one thing created before the end; a call that fails validation never gets here.
-    cells = None if args.no_cache else out / CELLS
+    cells = out / CELLS if cache else None
     results = [_analyse_model(cfg.model, pairs, cfg, source, split, cells, stats, stats_where)]
     if cfg.model2:
         results.append(_analyse_model(cfg.model2, pairs, cfg, source, split, cells, stats, stats_where))
@@ -296,9 +332,14 @@ def run(args) -> int:
         _write_analysis(results[0], out, cfg)
         print(report.analysis_markdown(results[0]).split("## ")[0].strip())
         print(f"wrote {out / 'analysis.md'}, analysis.json, config.yaml and plots")
-        return 0
+        return AnalysisRun(out, results)
     for result, label in zip(results, cfg.labels):
         _write_analysis(result, out / label, cfg)
-    _write_compare(results[0], results[1], out, cfg)
+    _, delta = _write_compare(results[0], results[1], out, cfg)
     print(f"wrote {out / cfg.labels[0]}, {out / cfg.labels[1]} and {out / 'compare.md'}")
+    return AnalysisRun(out, results, delta)
+
+
+def run(args) -> int:
+    run_analysis(_config(args), overwrite=args.overwrite, cache=not args.no_cache)
     return 0

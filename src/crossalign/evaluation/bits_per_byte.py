@@ -4,7 +4,8 @@ Each sentence is one document scored from the start (BOS, then every token), the
 scores `loglikelihood_rolling` documents that fit in the context; the metric is lm-eval's `bits_per_byte`:
 total negative log-likelihood in bits over total UTF-8 bytes. Bytes, not tokens, so models with different
 tokenizers (and languages that tokenize badly) compare fairly. Written here rather than through lm-eval
-because lm-eval has no FLORES perplexity task and the scorer below already reproduces its log-likelihoods.
+because lm-eval has no FLORES perplexity task and `scoring.LoglikelihoodScorer` already reproduces its
+log-likelihoods.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import math
 from crossalign import languages
 from crossalign.data.sources import flores
 from crossalign.errors import CrossalignError
-
-TASK = "bpb"
-PROTOCOL = "lm"
+from crossalign.evaluation.protocol import LOGLIKELIHOOD, Cell, CellResult, Docs, EvalTask, Selection, flores_split
 
 
 def load_sentences(lang: str, split: str = "devtest", limit: int | None = None, root=None) -> list[str]:
@@ -28,21 +27,43 @@ def load_sentences(lang: str, split: str = "devtest", limit: int | None = None, 
     return texts
 
 
-def evaluate_bits_per_byte(scorer, lang: str, split: str = "devtest", limit: int | None = None, data_dir=None,
-                           progress=None) -> tuple[dict, list[dict]]:
-    """({"metrics": {"bits_per_byte": x}, "n": sentences, ...}, per-sentence predictions) for one language.
+class BitsPerByte(EvalTask):
+    """Bits per byte of the FLORES text of each `--langs` language (English only if listed).
 
-    A prediction is `{"id": "devtest-<i>", "i", "logprob" (natural log), "bytes"}`: the corpus value is
-    -sum(logprob) / ln 2 / sum(bytes), so a resample of sentences can recompute it.
+    A request is one sentence with an empty context (the scorer puts BOS there), so its answer is the
+    log-probability of all its tokens. A prediction is `{"id": "<split>-<i>", "i", "logprob" (natural log),
+    "bytes"}`: the corpus value is -sum(logprob) / ln 2 / sum(bytes), so a resample of sentences can
+    recompute it."""
 
-    `scorer` is a `LoglikelihoodScorer`: an empty context becomes BOS, so each sentence's score is the
-    log-probability of all its tokens."""
-    texts = load_sentences(lang, split, limit, data_dir)
-    logprobs = scorer.score([[("", t)] for t in texts], progress=progress)
-    nats = -sum(lp[0] for lp in logprobs)
-    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-    bpb = nats / math.log(2) / n_bytes
-    # `id` pairs sentences across runs (`crossalign compare`); `i` is kept for files written before it existed
-    preds = [{"id": f"{split}-{i}", "i": i, "logprob": lp[0], "bytes": len(t.encode("utf-8"))}
-             for i, (t, lp) in enumerate(zip(texts, logprobs))]
-    return {"metrics": {"bits_per_byte": bpb}, "n": len(texts), "bytes": n_bytes}, preds
+    name = "bpb"
+    VERSION = 1
+    request_type = LOGLIKELIHOOD
+    PROTOCOL = "lm"  # the results' protocol column: plain language modelling
+
+    def cells(self, selection: Selection, root) -> list[Cell]:
+        split = flores_split(selection, self.name, "the FLORES languages whose text is scored, English included if wanted")
+        cells = []
+        for code in selection.langs:
+            lang = languages.normalize(code)
+            load_sentences(lang, split, 1, root)  # a missing language fails here
+            cells.append(Cell(self.name, lang, 0, None, 0, split, selection.limit))
+        return cells
+
+    def columns(self, cell: Cell) -> tuple[str, str]:
+        return cell.lang, self.PROTOCOL
+
+    def docs(self, cell: Cell, root) -> Docs:
+        return Docs(load_sentences(cell.lang, cell.split, cell.limit, root))
+
+    def construct_requests(self, cell: Cell, docs: Docs, root) -> list:
+        return [[("", t)] for t in docs.items]
+
+    def process_results(self, cell: Cell, index: int, item: str, answer: list[float]) -> dict:
+        # `id` pairs sentences across runs (`crossalign compare`); `i` is kept for files written before it existed
+        return {"id": f"{cell.split}-{index}", "i": index, "logprob": answer[0], "bytes": len(item.encode("utf-8"))}
+
+    def aggregation(self, cell: Cell, docs: Docs, records: list[dict]) -> CellResult:
+        nats = -sum(r["logprob"] for r in records)
+        n_bytes = sum(r["bytes"] for r in records)
+        return CellResult({"metrics": {"bits_per_byte": nats / math.log(2) / n_bytes}, "n": len(records), "bytes": n_bytes},
+                          records)

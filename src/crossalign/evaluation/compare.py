@@ -29,9 +29,11 @@ import numpy as np
 
 from crossalign.bootstrap import CONFIDENCE, MARKER_NOTE, RESAMPLES, SEED, Interval, PairedResult, paired_bootstrap
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.results import load_results, sibling_paths, write_atomic
+from crossalign.evaluation.icl import PREDICTIONS
+from crossalign.evaluation.results import load_results, sibling_paths
+from crossalign.io import write_atomic
 
-ACCURACY = {"acc": "pred", "acc_norm": "pred_norm", "acc_bytes": "pred_bytes"}
+ACCURACY = PREDICTIONS  # accuracy metric -> the per-item prediction field it counts
 CORPUS = ("bleu", "chrf")
 BPB = "bits_per_byte"
 DEFAULT_METRICS = "acc,bleu,chrf,bits_per_byte"

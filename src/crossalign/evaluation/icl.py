@@ -1,4 +1,5 @@
-"""In-context learning protocols: which demonstrations, which template, and the accuracy of one cell.
+"""Multiple-choice tasks under in-context learning protocols: which demonstrations, which template, and
+the accuracy of one cell (`MultipleChoice`, the `EvalTask` of XCOPA, XStoryCloze, XNLI, PAWS-X, XWinograd).
 
 - `native` (in-language): demonstrations from the same language's demo split (dev/train), the
   language's own template words: lm-eval's setting, so 0-shot reproduces lm-eval's numbers.
@@ -15,37 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.scoring import LoglikelihoodScorer
+from crossalign.evaluation.protocol import LOGLIKELIHOOD, Cell, CellResult, Docs, EvalTask, Selection
 from crossalign.evaluation.task import Doc, Task, fewshot_prefix
 from crossalign.evaluation.tasks import load_split, task_language
 
 PROTOCOLS = ("cross", "native")
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One unit of work and of resumption: a task, language, number of shots, protocol and seed."""
-
-    task: str
-    lang: str
-    shots: int
-    protocol: str
-    seed: int = 0
-    split: str = ""
-    limit: int | None = None
-    """Score only the first `limit` items: a different cell from the full split (its label says so)."""
-
-    @property
-    def split_label(self) -> str:
-        return f"{self.split}[:{self.limit}]" if self.limit else self.split
-
-    @property
-    def key(self) -> str:
-        return f"{self.task}|{self.lang}|{self.split_label}|{self.shots}|{self.protocol}|{self.seed}"
 
 
 def template_language(protocol: str, lang: str) -> str:
@@ -54,12 +32,12 @@ def template_language(protocol: str, lang: str) -> str:
     return "en" if protocol == "cross" else lang
 
 
-def demo_pool(task: Task, lang: str, protocol: str, data_dir=None, hub_path=None) -> list[Doc]:
+def demo_pool(task: Task, lang: str, protocol: str, root=None) -> list[Doc]:
     """Candidates for demonstrations: the demo split of the template language (XWinograd: its test items)."""
     pool_lang = template_language(protocol, lang)
     if pool_lang not in task.all_languages:
         raise CrossalignError(f"{task.name} has no {pool_lang} data for {protocol} demonstrations")
-    return load_split(task, pool_lang, task.demo_split or task.eval_split, data_dir, hub_path).docs
+    return load_split(task, pool_lang, task.demo_split or task.eval_split, root).docs
 
 
 def _same_item(demo: Doc, item: Doc) -> bool:
@@ -98,41 +76,62 @@ def _argmax(xs):
     return max(range(len(xs)), key=lambda i: (xs[i], -i))  # first maximum, like numpy.argmax
 
 
-def accuracy(task: Task, docs: list[Doc], lls: list[list[float]], protocol: str, lang: str):
-    """(metrics, per-item predictions). `acc`: summed log-prob; `acc_norm`: divided by the choice's
-    length in characters (lm-eval's acc_norm); `acc_bytes`: by its UTF-8 length (lm-eval's acc_bytes)."""
-    words = task.words[template_language(protocol, lang)]
-    preds, correct = [], {"acc": 0, "acc_norm": 0, "acc_bytes": 0}
-    for doc, ll in zip(docs, lls):
-        choices = task.choices(doc, words)
-        if task.multiple_input:  # one shared continuation: normalising by its length changes nothing
-            chars = nbytes = [1.0] * len(ll)
-        else:
-            chars = [float(len(c)) for c in choices]
-            nbytes = [float(len(c.encode("utf-8"))) for c in choices]
-        gold = task.label(doc)
-        p = {
-            "acc": _argmax(ll),
-            "acc_norm": _argmax([x / n for x, n in zip(ll, chars)]),
-            "acc_bytes": _argmax([x / n for x, n in zip(ll, nbytes)]),
-        }
-        for m, v in p.items():
-            correct[m] += v == gold
-        preds.append({"id": doc["id"], "gold": gold, "pred": p["acc"], "pred_norm": p["acc_norm"],
-                      "pred_bytes": p["acc_bytes"], "lls": [round(x, 6) for x in ll]})
-    n = max(1, len(docs))
-    return {m: c / n for m, c in correct.items()}, preds
+def score_item(task: Task, doc: Doc, ll: list[float], words) -> dict:
+    """The prediction record of one item: `pred` by summed log-prob (`acc`), `pred_norm` divided by the
+    choice's length in characters (lm-eval's acc_norm), `pred_bytes` by its UTF-8 length (acc_bytes)."""
+    choices = task.choices(doc, words)
+    if task.multiple_input:  # one shared continuation: normalising by its length changes nothing
+        chars = nbytes = [1.0] * len(ll)
+    else:
+        chars = [float(len(c)) for c in choices]
+        nbytes = [float(len(c.encode("utf-8"))) for c in choices]
+    return {"id": doc["id"], "gold": task.label(doc), "pred": _argmax(ll),
+            "pred_norm": _argmax([x / n for x, n in zip(ll, chars)]),
+            "pred_bytes": _argmax([x / n for x, n in zip(ll, nbytes)]), "lls": [round(x, 6) for x in ll]}
 
 
-def evaluate_cell(cell: Cell, task: Task, scorer: LoglikelihoodScorer, data_dir: str | Path | None = None,
-                  hub_path: str | None = None, progress=None):
-    """Score one cell: returns (result dict, per-item predictions)."""
-    lang = task_language(task, cell.lang)
-    split = load_split(task, lang, cell.split or task.eval_split, data_dir, hub_path)
-    docs = split.docs[:cell.limit] if cell.limit else split.docs
-    pool = demo_pool(task, lang, cell.protocol, data_dir, hub_path) if cell.shots else None
-    groups = build_requests(task, docs, cell.protocol, lang, cell.shots, cell.seed, pool)
-    lls = scorer.score(groups, progress=progress)
-    metrics, preds = accuracy(task, docs, lls, cell.protocol, lang)
-    result = {"n": len(docs), "dropped": split.dropped, "source": split.source, "metrics": metrics}
-    return result, preds
+PREDICTIONS = {"acc": "pred", "acc_norm": "pred_norm", "acc_bytes": "pred_bytes"}  # metric -> its prediction field
+
+
+def mean_accuracy(records: list[dict]) -> dict[str, float]:
+    """Each metric's fraction of items whose prediction is the gold choice."""
+    n = max(1, len(records))
+    return {m: sum(r[p] == r["gold"] for r in records) / n for m, p in PREDICTIONS.items()}
+
+
+class MultipleChoice(EvalTask):
+    """A multiple-choice task (`Task`, declared as data) under the cross-lingual or in-language protocol."""
+
+    VERSION = 1  # rendering, demonstrations and scoring shared by every multiple-choice task
+    request_type = LOGLIKELIHOOD
+
+    def __init__(self, definition: Task):
+        self.definition = definition
+        self.name = definition.name
+
+    def cells(self, selection: Selection, root: Path | None) -> list[Cell]:
+        task = self.definition
+        langs = [task_language(task, c) for c in selection.langs] if selection.langs else list(task.languages)
+        split = selection.split or task.eval_split
+        for lang in langs:
+            load_split(task, lang, split, root)  # missing files and splits fail here
+        return [Cell(task.name, lang, k, protocol, seed, split, selection.limit)
+                for protocol in selection.protocols for k in selection.shots for seed in selection.seeds_for(k)
+                for lang in langs]
+
+    def docs(self, cell: Cell, root: Path | None) -> Docs:
+        split = load_split(self.definition, cell.lang, cell.split or self.definition.eval_split, root)
+        docs = split.docs[:cell.limit] if cell.limit else split.docs
+        return Docs(docs, {"dropped": split.dropped, "source": split.source})
+
+    def construct_requests(self, cell: Cell, docs: Docs, root: Path | None) -> list:
+        lang = task_language(self.definition, cell.lang)
+        pool = demo_pool(self.definition, lang, cell.protocol, root) if cell.shots else None
+        return build_requests(self.definition, docs.items, cell.protocol, lang, cell.shots, cell.seed, pool)
+
+    def process_results(self, cell: Cell, index: int, item: Doc, answer: list[float]) -> dict:
+        words = self.definition.words[template_language(cell.protocol, task_language(self.definition, cell.lang))]
+        return score_item(self.definition, item, answer, words)
+
+    def aggregation(self, cell: Cell, docs: Docs, records: list[dict]) -> CellResult:
+        return CellResult({"n": len(docs.items), **docs.info, "metrics": mean_accuracy(records)}, records)

@@ -1,11 +1,11 @@
 """Evaluation outputs: results JSON, per-item predictions JSONL and a Markdown table, written cell by cell.
 
 `results.json` holds the run (model, config, software versions, git hash, wall time), one record per
-finished cell (task, language, split, shots, protocol, seed: metrics, items, seconds, items/s) and a
-summary (mean and spread over seeds, average over languages). `results.predictions.jsonl` holds one
-line per scored item and `results.md` the summary as tables. Each finished cell rewrites the JSON and
-the Markdown atomically (temp file + `os.replace`), so an interrupted run leaves consistent files and
-re-running the same command skips the finished cells.
+finished cell (task, language, split, shots, protocol, seed: metrics, items, seconds, items/s, and its
+resume key: task version and weights) and a summary (mean and spread over seeds, average over
+languages). `results.predictions.jsonl` holds one line per scored item and `results.md` the summary as
+tables. Each finished cell rewrites the JSON and the Markdown atomically (`io.write_atomic`), so an
+interrupted run leaves consistent files and re-running the same command skips the finished cells.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
-from crossalign.io import write_atomic  # noqa: F401  (re-exported: evaluation code imports it from here)
+from crossalign.io import write_atomic
 
 FORMAT_VERSION = 1
 METRIC_ORDER = ("acc", "acc_norm", "acc_bytes", "bleu", "chrf", "bits_per_byte")
@@ -83,7 +83,8 @@ def check_output_location(path: str | Path) -> Path:
 class ResultsFile:
     """A results JSON being filled cell by cell; opening an existing one with the same fingerprint resumes it.
 
-    `fingerprint`: what must match for old cells to be reusable (model, precision, data source).
+    `fingerprint`: what must match for the file to be resumed at all (model, precision, data source); a
+    cell's own resume key (task version, weights) decides whether that cell is reused (`done`).
     Opening checks that the location can be written but creates nothing: a new (or --overwrite) file and
     its folders appear when the first cell is stored, so a run that fails before scoring leaves no files
     behind and an overwritten run stays intact until then.
@@ -122,8 +123,12 @@ class ResultsFile:
     def cells(self) -> dict:
         return self.data["cells"]
 
-    def done(self, key: str) -> bool:
-        return key in self.cells
+    def done(self, key: str, resume: dict | None = None) -> bool:
+        """Whether cell `key` is stored with every field of `resume` (its resume key) equal; a cell stored
+        under another key (other weights, an older task version; files written before cells had one) is
+        not done, and storing it again replaces it."""
+        record = self.cells.get(key)
+        return record is not None and all(record.get(k) == v for k, v in (resume or {}).items())
 
     def _trim_predictions(self) -> None:
         """Drop prediction lines of cells that never finished (an interrupted run appended some)."""
@@ -141,6 +146,10 @@ class ResultsFile:
 
     def add(self, key: str, record: dict, predictions: list[dict]) -> None:
         """Store one finished cell: predictions first, then the JSON that marks the cell done."""
+        if key in self.cells:  # a stale cell scored again: unlist it first, then drop its predictions
+            del self.cells[key]
+            self.save()
+            self._trim_predictions()
         if self._fresh:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.pred_path.write_text("", encoding="utf-8")

@@ -1,4 +1,5 @@
-"""Few-shot translation on FLORES-200: en->xx and xx->en, greedy, scored with sacreBLEU BLEU and chrF++.
+"""Few-shot translation on FLORES-200: en->xx and xx->en, greedy, scored with sacreBLEU BLEU and chrF++
+(`Translation`, the `EvalTask` of `--tasks flores`).
 
 Prompt (`template="pair"`, the AlignX / MMT-LLM protocol): k demonstrations from `dev` as
 `src = tgt` lines, then `src =`; the model continues the line. `template="instruct"` wraps the same
@@ -23,8 +24,11 @@ import torch
 from crossalign import languages
 from crossalign.data.sources import flores
 from crossalign.errors import CrossalignError
+from crossalign.evaluation.protocol import (ENGLISH, GENERATE_UNTIL, Cell, CellResult, Docs, EvalTask, Selection,
+                                            flores_split)
 
 TEMPLATES = ("pair", "instruct")
+DIRECTIONS = ("en-xx", "xx-en")
 _CHAR_SCRIPTS = ("Jpan", "Hang", "Thai", "Mymr", "Laoo", "Khmr")
 
 
@@ -106,31 +110,60 @@ def corpus_scores(hyps: list[str], refs: list[str], tgt_lang: str) -> tuple[dict
     return scores, info
 
 
-def parse_direction(direction: str) -> tuple[str, str]:
-    """'eng_Latn-swh_Latn' or 'en-sw' -> FLORES codes."""
-    a, sep, b = direction.partition("-")
-    if not sep:
-        raise CrossalignError(f"translation direction {direction!r} must look like en-sw or eng_Latn-swh_Latn")
-    return languages.normalize(a), languages.normalize(b)
+class Translation(EvalTask):
+    """Few-shot FLORES translation between English and each `--langs` language, in the asked directions."""
 
+    name = "flores"
+    VERSION = 1
+    request_type = GENERATE_UNTIL
 
-def evaluate_translation(model, tokenizer, src_lang: str, tgt_lang: str, shots: int = 8, seed: int = 0,
-                         split: str = "devtest", limit: int | None = None, data_dir=None, template: str = "pair",
-                         batch_size: int = 8, max_new_tokens: int = 256, bf16: bool = False, progress=None):
-    """(result dict, per-sentence predictions) for one direction."""
-    if template not in TEMPLATES:
-        raise CrossalignError(f"unknown translation template {template!r}; use one of {', '.join(TEMPLATES)}")
-    if split == "dev" and shots:
-        raise CrossalignError("few-shot demonstrations come from FLORES dev: score on devtest, not dev")
-    test = flores.read(data_dir, [src_lang, tgt_lang], split, limit)  # data_dir None: the Hub's FLORES+
-    src_lang, tgt_lang = languages.normalize(src_lang), languages.normalize(tgt_lang)
-    demos = []
-    if shots:
-        dev = flores.read(data_dir, [src_lang, tgt_lang], "dev")
-        demos = [(dev[src_lang][i], dev[tgt_lang][i]) for i in demo_indices(len(dev[src_lang]), shots, seed)]
-    prompts = [build_prompt(s, demos, template, src_lang, tgt_lang) for s in test[src_lang]]
-    hyps = generate_lines(model, tokenizer, prompts, batch_size, max_new_tokens, bf16, progress)
-    scores, info = corpus_scores(hyps, test[tgt_lang], tgt_lang)
-    preds = [{"id": f"{split}-{i}", "source": s, "reference": r, "hypothesis": h}
-             for i, (s, r, h) in enumerate(zip(test[src_lang], test[tgt_lang], hyps))]
-    return {"n": len(hyps), "metrics": scores, **info}, preds
+    def cells(self, selection: Selection, root) -> list[Cell]:
+        split = flores_split(selection, self.name, "the languages to translate to and from English")
+        for d in selection.directions:
+            if d not in DIRECTIONS:
+                raise CrossalignError(f"unknown --directions entry {d!r}; use en-xx and/or xx-en")
+        if selection.template not in TEMPLATES:
+            raise CrossalignError(f"unknown translation template {selection.template!r}; use one of {', '.join(TEMPLATES)}")
+        if split == "dev" and any(selection.shots):
+            raise CrossalignError("few-shot demonstrations come from FLORES dev: score on devtest, not dev")
+        directions = [d for d in DIRECTIONS if d in selection.directions]
+        cells = []
+        for code in selection.langs:
+            lang = languages.normalize(code)
+            if lang == ENGLISH:
+                continue
+            flores.read(root, [ENGLISH, lang], split, 1)  # a missing language fails here
+            cells += [Cell(self.name, lang, k, None, seed, split, selection.limit, direction=d, template=selection.template)
+                      for k in selection.shots for seed in selection.seeds_for(k) for d in directions]
+        if not cells:
+            raise CrossalignError("flores: no language other than English in --langs")
+        return cells
+
+    @staticmethod
+    def languages(cell: Cell) -> tuple[str, str]:
+        """(source, target) FLORES codes of a cell."""
+        return (ENGLISH, cell.lang) if cell.direction == "en-xx" else (cell.lang, ENGLISH)
+
+    def columns(self, cell: Cell) -> tuple[str, str]:
+        return "-".join(self.languages(cell)), cell.template
+
+    def docs(self, cell: Cell, root) -> Docs:
+        src, tgt = self.languages(cell)
+        test = flores.read(root, [src, tgt], cell.split, cell.limit)  # root None: the Hub's FLORES+
+        return Docs(list(zip(test[src], test[tgt])))
+
+    def construct_requests(self, cell: Cell, docs: Docs, root) -> list[str]:
+        src, tgt = self.languages(cell)
+        demos = []
+        if cell.shots:
+            dev = flores.read(root, [src, tgt], "dev")
+            demos = [(dev[src][i], dev[tgt][i]) for i in demo_indices(len(dev[src]), cell.shots, cell.seed)]
+        return [build_prompt(s, demos, cell.template, src, tgt) for s, _ in docs.items]
+
+    def process_results(self, cell: Cell, index: int, item: tuple[str, str], answer: str) -> dict:
+        return {"id": f"{cell.split}-{index}", "source": item[0], "reference": item[1], "hypothesis": answer}
+
+    def aggregation(self, cell: Cell, docs: Docs, records: list[dict]) -> CellResult:
+        scores, info = corpus_scores([r["hypothesis"] for r in records], [r["reference"] for r in records],
+                                     self.languages(cell)[1])
+        return CellResult({"n": len(records), "metrics": scores, **info}, records, info.get("note"))

@@ -1,0 +1,238 @@
+"""`evaluate(EvalOptions) -> EvalRun`: every task through one loop over cells (what `crossalign eval` runs).
+
+    from crossalign.evaluation.evaluator import EvalOptions, evaluate
+    run = evaluate(EvalOptions(model="gemma-3-270m", tasks="xcopa", langs=["sw", "et"], limit=100,
+                               output="results/base.json"))
+    run.summary  # the blocks of results.json: per language mean/std over seeds, average over languages
+
+Each task (`protocol.EvalTask`: multiple choice, translation, bits per byte) plans its cells, builds
+their requests, scores the model's answers and aggregates them; the loop only loads the model, answers
+requests by kind and stores each finished cell (`results.ResultsFile`).
+
+Resumption: a cell already in the results file is skipped only when its resume key matches: the task's
+version and the identity of the model's weights (`analysis.cache.model_identity`: for a local model the
+sizes and modification times of its weight files). A model retrained into the same folder, or a task
+whose version moved on, gets its cells scored again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from crossalign.errors import CrossalignError
+from crossalign.evaluation.bits_per_byte import BitsPerByte
+from crossalign.evaluation.icl import PROTOCOLS, MultipleChoice
+from crossalign.evaluation.protocol import Cell, CellResult, Docs, EvalTask, Selection
+from crossalign.evaluation.results import ResultsFile, git_hash, software_versions
+from crossalign.evaluation.tasks import TASKS, get_task
+from crossalign.evaluation.translation import Translation
+
+EVAL_TASKS: dict[str, EvalTask] = {**{name: MultipleChoice(t) for name, t in TASKS.items()},
+                                   "flores": Translation(), "bpb": BitsPerByte()}
+_ALIASES = {"bits_per_byte": "bpb"}
+
+
+def get_eval_task(name: str) -> EvalTask:
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key in EVAL_TASKS:
+        return EVAL_TASKS[key]
+    try:
+        return EVAL_TASKS[get_task(name).name]  # the multiple-choice registry's spellings (x-copa, XCOPA)
+    except CrossalignError:
+        raise CrossalignError(f"unknown task {name!r}; tasks: {', '.join(EVAL_TASKS)}") from None
+
+
+@dataclasses.dataclass
+class EvalOptions:
+    """What `crossalign eval` is asked: its options, in its order and spelling (comma-separated lists; a
+    Python list is accepted and joined). The results file records them as the run's config."""
+
+    model: str
+    tasks: str = "xcopa,xstorycloze"
+    langs: str | None = None
+    shots: str = "0"
+    protocol: str = "cross"
+    seeds: str = "0"
+    limit: int | None = None
+    split: str | None = None
+    data_dir: str | None = None
+    hub: bool = False
+    output: str = "eval_results.json"
+    overwrite: bool = False
+    bf16: bool = False
+    batch_size: int = 16
+    no_shared_context: bool = False
+    directions: str = "en-xx,xx-en"
+    translation_template: str = "pair"
+    max_new_tokens: int = 256
+
+    def __post_init__(self):
+        for f in ("tasks", "langs", "shots", "protocol", "seeds", "directions"):
+            value = getattr(self, f)
+            if isinstance(value, (list, tuple)):
+                setattr(self, f, ",".join(map(str, value)))
+        for f in ("model", "data_dir", "output"):
+            if isinstance(getattr(self, f), Path):
+                setattr(self, f, str(getattr(self, f)))
+
+    def selection(self) -> Selection:
+        """The options every task plans from, checked (bad input fails here, in one line)."""
+        shots, seeds = _ints(self.shots, "shots"), _ints(self.seeds, "seeds")
+        protocols = _names(self.protocol)
+        for p in protocols:
+            if p not in PROTOCOLS:
+                raise CrossalignError(f"unknown protocol {p!r}; use {', '.join(PROTOCOLS)}")
+        if self.limit is not None and self.limit < 1:
+            raise CrossalignError(f"--limit must be a positive number of items, got {self.limit}")
+        return Selection(langs=_names(self.langs) if self.langs else None, shots=shots, seeds=seeds, protocols=protocols,
+                         split=self.split, limit=self.limit, directions=_names(self.directions),
+                         template=self.translation_template)
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise CrossalignError(f"--{what} must be comma-separated integers, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise CrossalignError(f"--{what} must list non-negative integers, got {text!r}")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in str(text).split(",") if x.strip()]
+
+
+@dataclasses.dataclass
+class EvalRun:
+    """The results file after `evaluate`: where it is, its cells and summary, and what this call did."""
+
+    path: Path
+    cells: dict[str, dict]
+    """Cell key -> record (task, lang, split, shots, protocol, seed, n, metrics, ...), as in results.json."""
+    summary: list[dict]
+    """Per (task, split, protocol, shots, metric): per language mean/std over seeds, and the average."""
+    scored: list[str]
+    """Keys of the cells this call scored; the others were resumed."""
+    notes: list[str]
+    """Notes on the whole run (e.g. a BLEU tokenizer fallback)."""
+
+
+def plan(options: EvalOptions, root: Path | None) -> list[Cell]:
+    """Every cell the options ask for, validated before the model loads (bad input fails in a second)."""
+    selection = options.selection()
+    return [cell for name in _names(options.tasks) or ["xcopa"] for cell in get_eval_task(name).cells(selection, root)]
+
+
+def weights_identity(model: str) -> str:
+    """A short hash of what identifies the model's weights (its name; a local model's weight files too)."""
+    from crossalign.analysis.cache import model_identity
+
+    return hashlib.sha256(json.dumps(model_identity(model), sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Model:
+    """A loaded model answering the protocol's requests by kind (lm-eval's `LM`)."""
+
+    def __init__(self, model, tokenizer, batch_size: int = 16, bf16: bool = False, share_context: bool = True,
+                 max_new_tokens: int = 256):
+        from crossalign.evaluation.scoring import LoglikelihoodScorer
+
+        self.model, self.tokenizer = model, tokenizer
+        self.batch_size, self.bf16, self.max_new_tokens = batch_size, bf16, max_new_tokens
+        self.scorer = LoglikelihoodScorer(model, tokenizer, batch_size=batch_size, bf16=bf16, share_context=share_context)
+
+    def loglikelihood(self, requests: list[list[tuple[str, str]]], progress=None) -> list[list[float]]:
+        return self.scorer.score(requests, progress=progress)
+
+    def generate_until(self, prompts: list[str], progress=None) -> list[str]:
+        from crossalign.evaluation.translation import generate_lines
+
+        return generate_lines(self.model, self.tokenizer, prompts, self.batch_size, self.max_new_tokens, self.bf16, progress)
+
+
+def evaluate_cell(task: EvalTask, cell: Cell, model: Model, root: Path | None = None, docs: Docs | None = None,
+                  progress=None) -> CellResult:
+    """Score one cell: requests from the task, answers from the model, per-item records, aggregation."""
+    docs = docs if docs is not None else task.docs(cell, root)
+    requests = task.construct_requests(cell, docs, root)
+    answers = getattr(model, task.request_type)(requests, progress)
+    records = [task.process_results(cell, i, item, answer) for i, (item, answer) in enumerate(zip(docs.items, answers))]
+    return task.aggregation(cell, docs, records)
+
+
+def load_model(name: str):
+    """The model and tokenizer, with a one-line error for a path that is not a model."""
+    from crossalign.models import load_model_and_tokenizer
+
+    p = Path(name).expanduser()
+    if p.is_dir() and not any((p / f).is_file() for f in ("config.json", "adapter_config.json")):
+        raise CrossalignError(f"{p} is not a model folder (no config.json or adapter_config.json)")
+    if p.suffix == ".gguf" and not p.is_file():
+        raise CrossalignError(f"model file not found: {p}")
+    try:
+        return load_model_and_tokenizer(name)
+    except CrossalignError:
+        raise
+    except (OSError, ValueError, KeyError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CrossalignError(f"cannot load model {name!r}: {first}") from None
+
+
+def evaluate(options: EvalOptions) -> EvalRun:
+    """Score every cell `options` asks for into `options.output`, resuming the cells already there."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from crossalign.data.paths import resolve_data_dir
+
+    root = None if options.hub else resolve_data_dir(options.data_dir)  # the local data folder, None: the Hub
+    cells = plan(options, root)
+    fingerprint = {"model": options.model, "bf16": options.bf16,
+                   "data": str(root) if root else "hub", "max_new_tokens": options.max_new_tokens}
+    run_info = {"model": options.model, "config": dataclasses.asdict(options),
+                "software": software_versions(), "git": git_hash(), "threads": torch.get_num_threads(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    store = ResultsFile(options.output, run_info, fingerprint, overwrite=options.overwrite)
+    weights = weights_identity(options.model)
+    resume = {cell: {"task_version": get_eval_task(cell.task).version, "weights": weights} for cell in cells}
+    keys = {cell: get_eval_task(cell.task).key(cell) for cell in cells}
+    todo = [c for c in cells if not store.done(keys[c], resume[c])]
+    stale = [c for c in todo if keys[c] in store.cells]
+    if len(todo) < len(cells):
+        print(f"resuming {options.output}: {len(cells) - len(todo)} of {len(cells)} cells already done")
+    if stale:
+        print(f"{len(stale)} cell(s) in {options.output} were scored by other weights or an older task version: scoring them again")
+    notes = set(store.data["run"].get("notes", []))
+    if not todo:
+        print(f"nothing to do; results in {options.output}")
+        return EvalRun(store.path, store.cells, store.data["summary"], [], sorted(notes))
+    model, tok = load_model(options.model)
+    lm = Model(model, tok, batch_size=options.batch_size, bf16=options.bf16, share_context=not options.no_shared_context,
+               max_new_tokens=options.max_new_tokens)
+    for task_name in dict.fromkeys(c.task for c in todo):
+        task = get_eval_task(task_name)
+        mine = [(cell, task.docs(cell, root)) for cell in todo if cell.task == task_name]
+        total = sum(len(docs.items) for _, docs in mine)
+        with tqdm(total=total, desc=task_name, unit="item", disable=os.environ.get("CROSSALIGN_NO_PROGRESS") == "1") as bar:
+            for cell, docs in mine:
+                head = task.record(cell)
+                bar.set_postfix_str(f"{head['lang']} {cell.shots}-shot {head['protocol']} seed {cell.seed}")
+                t0 = time.perf_counter()
+                result = evaluate_cell(task, cell, lm, root, docs, bar.update)
+                wall = time.perf_counter() - t0
+                record = {**head, **result.fields, "wall_s": round(wall, 3),
+                          "items_per_s": round(result.n / wall, 3) if wall else None, **resume[cell]}
+                if result.note:
+                    notes.add(result.note)
+                if notes:
+                    store.data["run"]["notes"] = sorted(notes)
+                store.add(keys[cell], record, result.predictions)
+    print(f"wrote {store.path}, {store.md_path}, {store.pred_path}")
+    return EvalRun(store.path, store.cells, store.data["summary"], [keys[c] for c in todo], sorted(notes))
