@@ -20,6 +20,7 @@ from pathlib import Path
 
 from crossalign import languages
 from crossalign.errors import CrossalignError
+from crossalign.io import check_creatable
 
 DEMO_MARKER = "demo.json"
 # (name, relative cost) -- the progress bar's time estimate weighs steps by these.
@@ -48,6 +49,7 @@ def add_arguments(p) -> None:
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
+    check_creatable(out, "--output", folder=True)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise CrossalignError(f"{out} already holds files; pass --overwrite to replace an earlier demo or choose another --output")

@@ -32,7 +32,7 @@ from crossalign.analysis.embed import bf16_is_native
 from crossalign.config import save_config
 from crossalign.data.paths import resolve_data_dir
 from crossalign.errors import CrossalignError
-from crossalign.io import write_atomic
+from crossalign.io import check_creatable, write_atomic
 from crossalign.pooling import POOLING_METHODS
 
 TEST_SPLITS = ("devtest", "test")
@@ -118,8 +118,7 @@ def _comparable(cfg: AnalysisConfig) -> dict:
 
 def check_output(path: Path, overwrite: bool, cfg: AnalysisConfig | None = None) -> bool:
     """Whether `path` holds this very analysis (a re-run that resumes); refuses anything else unless --overwrite."""
-    if path.exists() and not path.is_dir():
-        raise CrossalignError(f"--output {path} is a file; give a folder")
+    check_creatable(path, "--output", folder=True)
     if not path.is_dir() or not any(path.iterdir()):
         return False
     if {p.name for p in path.iterdir()} == {CELLS}:

@@ -15,12 +15,11 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
-from crossalign.io import write_atomic
+from crossalign.io import check_creatable, write_atomic
 
 FORMAT_VERSION = 1
 METRIC_ORDER = ("acc", "acc_norm", "acc_bytes", "bleu", "chrf", "bits_per_byte")
@@ -66,17 +65,7 @@ def check_output_location(path: str | Path) -> Path:
     for p in (path, *sibling_paths(path)):
         if p.exists() and not p.is_file():
             raise CrossalignError(f"cannot write --output {path}: {p} exists and is not a file")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise CrossalignError(f"cannot write --output {path}: {folder} is not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".crossalign-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise CrossalignError(f"cannot write --output {path}: {folder} does not take new files ({e.strerror or e})") from None
+    check_creatable(path, "--output")
     return path
 
 
