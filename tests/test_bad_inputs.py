@@ -118,6 +118,9 @@ CASES = [
     ("analyze: output under /proc", ["analyze", "--model", "{model}", "--langs", "deu", "--limit", "4", "--data", "flores200:dev", "--output", "/proc/crossalign-x"], "cannot write --output"),
     ("analyze: output is a file", ["analyze", "--model", "{model}", "--langs", "deu", "--limit", "4", "--data", "flores200:dev", "--output", "{root}/garbage.json"], "cannot write --output"),
     ("demo: output under /proc", ["demo", "--model", "{model}", "--output", "/proc/crossalign-x"], "cannot write --output"),
+    ("merge: output under /proc", ["merge", "{root}/orphan_adapter", "/proc/crossalign-x"], "cannot write output folder"),
+    ("compare: --json under /proc", ["compare", "{root}/nope.json", "{root}/nope2.json", "--json", "/proc/crossalign-x.json"], "cannot write --json"),
+    ("compare: --markdown is a folder", ["compare", "{root}/nope.json", "{root}/nope2.json", "--markdown", "{root}/other_files"], "cannot write --markdown"),
 ]
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from crossalign.errors import CrossalignError
-from crossalign.io import atomic_folder
+from crossalign.io import atomic_folder, check_creatable
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,7 @@ def cache_dir() -> Path:
 
 
 def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    if output_dir.exists() and not output_dir.is_dir():
-        raise CrossalignError(f"output {output_dir} is a file, not a folder: choose a folder path")
+    check_creatable(output_dir, "output folder", folder=True)
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
         raise CrossalignError(
             f"output folder {output_dir} already exists and is not empty: choose another folder or pass --overwrite"

@@ -31,7 +31,7 @@ from crossalign.bootstrap import CONFIDENCE, MARKER_NOTE, RESAMPLES, SEED, Inter
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.icl import PREDICTIONS
 from crossalign.evaluation.results import load_results, sibling_paths
-from crossalign.io import write_atomic
+from crossalign.io import check_creatable, write_atomic
 
 ACCURACY = PREDICTIONS  # accuracy metric -> the per-item prediction field it counts
 CORPUS = ("bleu", "chrf")
@@ -354,6 +354,9 @@ def to_json(blocks: list[dict], a: Run, b: Run, resamples: int = RESAMPLES, seed
 def run(args) -> int:
     if args.resamples < 1:
         raise CrossalignError(f"--resamples must be at least 1 (1000 or more for a 95% interval), got {args.resamples}")
+    for path, flag in ((args.json, "--json"), (args.markdown, "--markdown")):
+        if path:
+            check_creatable(path, flag)
     a, b = load_run(args.a), load_run(args.b)
     metrics = [m.strip() for m in args.metric.split(",") if m.strip()]
     blocks = compare(a, b, metrics, args.resamples, args.seed)
