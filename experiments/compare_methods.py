@@ -59,6 +59,15 @@ def run_recipe(recipe: str, overrides: list[str], resume: bool) -> None:
     run_training(load_config(TrainConfig, recipe_path(recipe), overrides), resume=resume)
 
 
+def seeds_of(method: str, args) -> list[int]:
+    """The seeds a method runs with: base has one; --seeds-for gives a method its own list (e.g. two seeds for
+    the best method only), else --seeds."""
+    if method == "base":
+        return [0]
+    own = [spec.split(":", 1)[1] for spec in args.seeds_for if spec.split(":", 1)[0] == method]
+    return [int(s) for s in (own[-1] if own else args.seeds).split(",")]
+
+
 def run_dir(out: Path, method: str, seed: int) -> Path:
     return out / (method if method == "base" else f"{method}-s{seed}")
 
@@ -210,7 +219,7 @@ def _pct(m, s=None) -> str:
 def write_results(out: Path, results: dict[str, list[dict]], args, langs: list[str]) -> Path:
     lines = ["# crossalign: base, sft, contrastive, afp and alignx at equal budget", "",
              f"Model `{args.model}`; {args.steps} training steps per method (the `<method>-cpu` recipes); "
-             f"seeds {args.seeds}; machine in results.json; FLORES devtest: first {args.analysis_limit} sentences per language (retrieval), "
+             f"seeds {args.seeds}{''.join(f', {x}' for x in args.seeds_for)}; machine in results.json; FLORES devtest: first {args.analysis_limit} sentences per language (retrieval), "
              f"{args.bpb_limit} (bits per byte), {args.mt_limit} ({args.mt_shots}-shot translation, {args.mt_langs}); "
              f"ICL: first {args.eval_limit} items per language at 0 shots, {args.few_shot_limit or args.eval_limit} at k > 0. "
              f"Command: `python {' '.join(sys.argv)}`", ""]
@@ -336,15 +345,14 @@ def paired_retrieval(m: Measured, ref: Measured, layer: int) -> dict:
 def add_paired_eval(results: dict[str, list[dict]], measured: dict[Path, Measured], out: Path, args) -> None:
     """Fill r["paired_eval"][ref] for every run whose reference run (base; sft of the same seed) is measured
     (`measured`: run folder -> its measurements)."""
-    seeds = [int(x) for x in args.seeds.split(",")]
     for method, rs in results.items():
         for i, r in enumerate(rs):
-            seed = 0 if method == "base" else seeds[i]
+            seed = seeds_of(method, args)[i]
             done = r.setdefault("paired_eval", {})
             for ref in EVAL_REFS:
                 if method == ref or (method == "base" and ref == "sft") or ref in done:
                     continue
-                ref_seeds = {0} if ref == "base" else set(seeds[:len(results.get(ref, []))])
+                ref_seeds = set(seeds_of(ref, args)[:len(results.get(ref, []))])
                 if seed in ref_seeds:
                     mine, theirs = measured[run_dir(out, method, seed)], measured[run_dir(out, ref, seed)]
                     done[ref] = paired_eval(mine, theirs, args)
@@ -352,7 +360,7 @@ def add_paired_eval(results: dict[str, list[dict]], measured: dict[Path, Measure
 
 
 def _seed(method: str, i: int, args) -> str:
-    return "base" if method == "base" else f"seed {args.seeds.split(',')[i]}"
+    return "base" if method == "base" else f"seed {seeds_of(method, args)[i]}"
 
 
 def _iv(d: dict | None, digits: int = 1) -> str:
@@ -455,6 +463,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="gemma-3-270m")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", default="0")
+    ap.add_argument("--seeds-for", action="append", default=[], metavar="METHOD:SEEDS",
+                    help="a method's own seeds, e.g. afp-std:0,1 (two seeds for the best method only)")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--langs", default=LANGS)
     ap.add_argument("--layer", type=int, default=11, help="alignment layer (hidden_states index; the -cpu recipes use 11, best on FLORES dev), where retrieval is read")
@@ -466,7 +476,7 @@ def main(argv=None) -> int:
     ap.add_argument("--few-shot-limit", type=int, default=100,
                     help="items per language for k>0 shots (default 100, ~4x cheaper than 200 at 5 shots: half-width ~2.8 "
                          "points on the average at 20%% disagreement); 0 = --eval-limit")
-    ap.add_argument("--mt-langs", default="swh,est,hin,deu")
+    ap.add_argument("--mt-langs", default="swh,est,hin,tur")
     ap.add_argument("--mt-shots", type=int, default=4)
     ap.add_argument("--mt-limit", type=int, default=100,
                     help="FLORES devtest sentences per direction (default 100: chrF++ half-width ~1.2 on a direction's "
@@ -487,7 +497,7 @@ def main(argv=None) -> int:
     out = Path(args.output)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     args.variants = parse_variants(args.variants)
-    unknown = [m for m in methods + [kv.split(":", 1)[0] for kv in args.set_for] + [args.best]
+    unknown = [m for m in methods + [kv.split(":", 1)[0] for kv in args.set_for + args.seeds_for] + [args.best]
                if m not in METHODS and m not in args.variants]
     if unknown:
         sys.exit(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} or a --variant name")
@@ -496,7 +506,7 @@ def main(argv=None) -> int:
     measured: dict[Path, Measured] = {}
     t0 = time.time()
     for method in methods:
-        for seed in ([0] if method == "base" else [int(s) for s in args.seeds.split(",")]):
+        for seed in seeds_of(method, args):
             model, metrics = train(method, seed, args, out)
             d = run_dir(out, method, seed)
             measured[d] = measure(model, d, args)

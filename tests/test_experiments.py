@@ -73,3 +73,10 @@ def test_variants_train_their_family_recipe_with_their_overrides(tmp_path, monke
     assert f"output_dir={tmp_path / 'afp-std-s0' / 'train'}" in argv
     with pytest.raises(SystemExit, match="bad --variant"):
         mod.parse_variants(["afp=afp:x=1"])  # a variant may not shadow a method
+
+
+def test_seeds_for_gives_one_method_its_own_seeds():
+    mod = _load()
+    args = type("Args", (), {"seeds": "0", "seeds_for": ["afp-std:0,1"]})()
+    assert mod.seeds_of("afp-std", args) == [0, 1]
+    assert mod.seeds_of("sft", args) == [0] and mod.seeds_of("base", args) == [0]
