@@ -85,8 +85,9 @@ class DataConfig:
     chat_template: str = "none"
     """`none`: instruction and translation sequences are plain `prompt + response` text (every shipped recipe);
     `auto`: rendered as a user turn and an assistant turn by the tokenizer's own chat template (instruct models),
-    the LM loss on the assistant turn only; a path: the same with this Jinja template file, which is then saved
-    with the model. Contrastive pairs stay plain sentences. metrics.json records what `auto` or a path resolved to."""
+    the LM loss on the assistant turn only (with `objectives.mask_prompt`); a path: the same with this Jinja template
+    file, which is then saved with the model. Contrastive pairs stay plain sentences. metrics.json records what
+    `auto` or a path resolved to."""
 
     def __post_init__(self):
         value = str(self.chat_template).strip()
