@@ -3,6 +3,7 @@ Bactrian-X, read by `crossalign.data.sources.instructions`), translation instruc
 templates) and XStoryCloze story instructions.
 
 Everything here produces text; `crossalign.data.tokenize` turns an `Example` into token ids and masks.
+With `data.chat_template`, `chat_example` renders an example as a user turn and an assistant turn.
 
 Boundary convention: `prompt + response` is the training sequence, concatenated with nothing in between.
 The AFP templates end the prompt with ':' or '=' and start the response with one space
@@ -24,8 +25,8 @@ from crossalign.data.sources.base import ParallelCorpus
 from crossalign.data.sources.instructions import InstructionRecord, read_instructions
 from crossalign.errors import CrossalignError
 
-__all__ = ["Example", "InstructionRecord", "cross_lingual_instructions", "read_instructions", "story_instructions",
-           "translation_instructions"]
+__all__ = ["Example", "InstructionRecord", "chat_example", "cross_lingual_instructions", "read_instructions",
+           "story_instructions", "translation_instructions"]
 
 # The Alpaca-LoRA "prompt_input" template that the AlignX release (ictnlp/AlignX, alpaca.json) uses; the
 # release does not ship its translation data, so the instruction sentence below is ours.
@@ -50,6 +51,7 @@ class Example:
     tgt_text: str | None = None  # AlignX: the target sentence (occurs in response)
     src_start: int | None = None  # character offset of src_text in prompt (None: its first occurrence)
     tgt_start: int | None = None  # character offset of tgt_text in response (None: its first occurrence)
+    chat: bool = False  # prompt/response are a chat template's rendering (`chat_example`)
 
 
 # -------------------------------------------------------------------------------- cross-lingual instructions
@@ -114,6 +116,51 @@ def translation_instructions(corpora: list[ParallelCorpus], template: str = "afp
                 response, tstart = t, 0
             out.append(Example(prompt, response, a, b, s, t, start, tstart))
     return out
+
+
+# ------------------------------------------------------------------------------------ chat turns
+
+
+def chat_example(tokenizer, ex: Example) -> Example:
+    """`ex` as a chat through the tokenizer's template: the prompt is the user turn, the response the assistant
+    turn (both stripped, so without the space that joins them in plain text); src/tgt offsets are moved into the
+    rendering.
+
+    The new prompt is the rendering of the user turn with the generation prompt, the new response what the whole
+    conversation adds to it: the assistant's text and the template's end-of-turn, the tokens TRL's
+    `assistant_only_loss` trains. Taken as a difference of two renderings rather than from `{% generation %}`
+    marks (`return_assistant_tokens_mask`), because most models' templates (Llama 3, Qwen2.5, Gemma) have none.
+    """
+    from jinja2 import TemplateError
+
+    user, assistant = ex.prompt.strip(), ex.response.strip()  # as templates that `trim` content (Llama 3, Gemma) would
+    turns = [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    try:
+        prefix = tokenizer.apply_chat_template(turns[:1], tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(turns, tokenize=False)
+    except TemplateError as e:
+        raise CrossalignError(f"the chat template cannot render a user and an assistant turn ({e}): use another "
+                              "data.chat_template") from None
+    if not full.startswith(prefix):
+        raise CrossalignError("the chat template renders a conversation that does not start with its own generation "
+                              "prompt, so the assistant turn cannot be told apart: use another data.chat_template")
+    src_start = tgt_start = None
+    if ex.src_text is not None:
+        at = prefix.rfind(user)  # the last user turn: after any system prompt the template adds
+        if at < 0:
+            raise CrossalignError("the chat template changes the user's text, so the source span cannot be found in "
+                                  "it: use another data.chat_template")
+        offset = ex.src_start if ex.src_start is not None else ex.prompt.find(ex.src_text)
+        src_start = at + offset - (len(ex.prompt) - len(ex.prompt.lstrip()))
+    if ex.tgt_text is not None:
+        at = full.find(assistant, len(prefix))
+        if at < 0:
+            raise CrossalignError("the chat template changes the assistant's text, so the target span cannot be found "
+                                  "in it: use another data.chat_template")
+        offset = ex.tgt_start if ex.tgt_start is not None else ex.response.find(ex.tgt_text)
+        tgt_start = at - len(prefix) + offset - (len(ex.response) - len(ex.response.lstrip()))
+    return Example(prefix, full[len(prefix):], ex.src_lang, ex.tgt_lang, ex.src_text, ex.tgt_text, src_start, tgt_start,
+                   chat=True)
 
 
 # ------------------------------------------------------------------------------------ story instructions

@@ -10,6 +10,9 @@ Conventions:
   is a trained token (it teaches the model to stop). Other special tokens get label -100.
 - A token straddling the prompt/response boundary counts as response (it contains response text).
 - No padding here: the collator pads.
+- A chat-rendered example (`instructions.chat_example`) is tokenized as written (`add_special_tokens=False`: the
+  template writes BOS and its turn markers itself) and gets no extra EOS: the template's end-of-turn, part of
+  the response, is trained instead.
 - Too long: a sequence longer than `max_length` is cut from the right. If that would cut into a
   src/tgt span, or leave no response token to train on, `encode_example` raises `SequenceTooLong`
   (a CrossalignError); `encode_examples(..., drop_too_long=True)` drops such examples and counts them.
@@ -64,8 +67,9 @@ def encode_example(tokenizer, ex: Example, max_length: int = 512, mask_prompt: b
     tgt_rng = _char_range(ex.response, ex.tgt_text, ex.tgt_start, "target")
     text = ex.prompt + ex.response
     boundary = len(ex.prompt)
-    enc = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True)
+    enc = tokenizer(text, add_special_tokens=not ex.chat, return_offsets_mapping=True, return_special_tokens_mask=True)
     ids, offsets, special = list(enc["input_ids"]), list(enc["offset_mapping"]), list(enc["special_tokens_mask"])
+    add_eos = add_eos and not ex.chat
     if add_eos:
         if tokenizer.eos_token_id is None:
             raise CrossalignError(f"{type(tokenizer).__name__} has no EOS token; pass add_eos=False")

@@ -45,6 +45,9 @@ def add_arguments(p) -> None:
     p.add_argument("--translation-template", default=d["translation_template"], choices=TEMPLATES,
                    help="flores: 'src = tgt' lines or an instruction")
     p.add_argument("--max-new-tokens", type=int, default=d["max_new_tokens"], help="flores: generation limit per sentence")
+    p.add_argument("--apply-chat-template", action="store_true",
+                   help="instruct models: render each prompt with the model's chat template, demonstrations as user and "
+                        "assistant turns (lm-eval's --apply_chat_template --fewshot_as_multiturn); bpb stays plain text")
 
 
 def run(args) -> int:

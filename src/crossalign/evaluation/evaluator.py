@@ -12,7 +12,8 @@ requests by kind and stores each finished cell (`results.ResultsFile`).
 Resumption: a cell already in the results file is skipped only when its resume key matches: the task's
 version and the identity of the model's weights (`analysis.cache.model_identity`: for a local model the
 sizes and modification times of its weight files). A model retrained into the same folder, or a task
-whose version moved on, gets its cells scored again.
+whose version moved on, gets its cells scored again. Chat-template cells (`--apply-chat-template`) have keys of
+their own (`...|chat`) and the option is part of the file's fingerprint, so chat and plain results never mix.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class EvalOptions:
     directions: str = "en-xx,xx-en"
     translation_template: str = "pair"
     max_new_tokens: int = 256
+    apply_chat_template: bool = False
 
     def __post_init__(self):
         for f in ("tasks", "langs", "shots", "protocol", "seeds", "directions"):
@@ -92,7 +94,7 @@ class EvalOptions:
             raise CrossalignError(f"--limit must be a positive number of items, got {self.limit}")
         return Selection(langs=_names(self.langs) if self.langs else None, shots=shots, seeds=seeds, protocols=protocols,
                          split=self.split, limit=self.limit, directions=_names(self.directions),
-                         template=self.translation_template)
+                         template=self.translation_template, chat=self.apply_chat_template)
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -141,20 +143,35 @@ class Model:
     """A loaded model answering the protocol's requests by kind (lm-eval's `LM`)."""
 
     def __init__(self, model, tokenizer, batch_size: int = 16, bf16: bool = False, share_context: bool = True,
-                 max_new_tokens: int = 256):
+                 max_new_tokens: int = 256, chat: bool = False):
         from crossalign.evaluation.scoring import LoglikelihoodScorer
 
         self.model, self.tokenizer = model, tokenizer
-        self.batch_size, self.bf16, self.max_new_tokens = batch_size, bf16, max_new_tokens
-        self.scorer = LoglikelihoodScorer(model, tokenizer, batch_size=batch_size, bf16=bf16, share_context=share_context)
+        self.batch_size, self.bf16, self.max_new_tokens, self.chat = batch_size, bf16, max_new_tokens, chat
+        self.scorer = LoglikelihoodScorer(model, tokenizer, batch_size=batch_size, bf16=bf16, share_context=share_context,
+                                          chat=chat)
 
-    def loglikelihood(self, requests: list[list[tuple[str, str]]], progress=None) -> list[list[float]]:
-        return self.scorer.score(requests, progress=progress)
+    def render(self, context):
+        """A chat context (a list of messages) as text through the tokenizer's chat template, with the generation
+        prompt (lm-eval's `HFLM.apply_chat_template`); a string as it is."""
+        if isinstance(context, str):
+            return context
+        from jinja2 import TemplateError
 
-    def generate_until(self, prompts: list[str], progress=None) -> list[str]:
+        try:
+            return self.tokenizer.apply_chat_template(context, tokenize=False, add_generation_prompt=True)
+        except TemplateError as e:
+            raise CrossalignError(f"the model's chat template cannot render the prompt ({e}); evaluate without "
+                                  "--apply-chat-template") from None
+
+    def loglikelihood(self, requests: list[list[tuple]], progress=None) -> list[list[float]]:
+        return self.scorer.score([[(self.render(c), x) for c, x in group] for group in requests], progress=progress)
+
+    def generate_until(self, prompts: list, progress=None) -> list[str]:
         from crossalign.evaluation.translation import generate_lines
 
-        return generate_lines(self.model, self.tokenizer, prompts, self.batch_size, self.max_new_tokens, self.bf16, progress)
+        return generate_lines(self.model, self.tokenizer, [self.render(p) for p in prompts], self.batch_size,
+                              self.max_new_tokens, self.bf16, progress, chat=self.chat)
 
 
 def evaluate_cell(task: EvalTask, cell: Cell, model: Model, root: Path | None = None, docs: Docs | None = None,
@@ -185,6 +202,16 @@ def load_model(name: str):
         raise CrossalignError(f"cannot load model {name!r}: {first}") from None
 
 
+def check_chat_template(name: str) -> None:
+    """`--apply-chat-template` needs a tokenizer with a chat template: checked on the tokenizer alone, before the
+    model loads."""
+    from crossalign.models import load_tokenizer
+
+    if not getattr(load_tokenizer(name), "chat_template", None):
+        raise CrossalignError(f"--apply-chat-template: the tokenizer of {name} has no chat template; evaluate without "
+                              "the option, or a model saved with one (training's data.chat_template)")
+
+
 def evaluate(options: EvalOptions) -> EvalRun:
     """Score every cell `options` asks for into `options.output`, resuming the cells already there."""
     import torch
@@ -194,8 +221,11 @@ def evaluate(options: EvalOptions) -> EvalRun:
 
     root = None if options.hub else resolve_data_dir(options.data_dir)  # the local data folder, None: the Hub
     cells = plan(options, root)
+    if options.apply_chat_template:
+        check_chat_template(options.model)
     fingerprint = {"model": options.model, "bf16": options.bf16,
-                   "data": str(root) if root else "hub", "max_new_tokens": options.max_new_tokens}
+                   "data": str(root) if root else "hub", "max_new_tokens": options.max_new_tokens,
+                   **({"apply_chat_template": True} if options.apply_chat_template else {})}  # one kind per file
     run_info = {"model": options.model, "config": dataclasses.asdict(options),
                 "software": software_versions(), "git": git_hash(), "threads": torch.get_num_threads(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -215,7 +245,7 @@ def evaluate(options: EvalOptions) -> EvalRun:
         return EvalRun(store.path, store.cells, store.data["summary"], [], sorted(notes))
     model, tok = load_model(options.model)
     lm = Model(model, tok, batch_size=options.batch_size, bf16=options.bf16, share_context=not options.no_shared_context,
-               max_new_tokens=options.max_new_tokens)
+               max_new_tokens=options.max_new_tokens, chat=options.apply_chat_template)
     for task_name in dict.fromkeys(c.task for c in todo):
         task = get_eval_task(task_name)
         mine = [(cell, task.docs(cell, root)) for cell in todo if cell.task == task_name]

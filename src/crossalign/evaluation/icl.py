@@ -61,14 +61,32 @@ def sample_demos(pool: list[Doc], k: int, seed: int, task_name: str, position: i
     return picked
 
 
+def chat_requests(task: Task, doc: Doc, words, demos: list[Doc]) -> list[tuple[list[dict], str]]:
+    """`(messages, continuation)` per choice under a chat template, as lm-eval's `--apply_chat_template
+    --fewshot_as_multiturn` builds them: each demonstration is a user turn (its context) and an assistant turn (its
+    gold continuation), the item a user turn, and each choice is scored right after the generation prompt without
+    the target delimiter (lm-eval drops it under a chat template). XWinograd's choices are contexts: user turns."""
+
+    def turns(d: Doc, answer: str) -> tuple[str, str]:
+        return (answer, task.suffix(d)) if task.multiple_input else (task.prompt(d, words), answer)
+
+    history = []
+    for d in demos:
+        user, assistant = turns(d, task.choices(d, words)[task.label(d)])
+        history += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return [(history + [{"role": "user", "content": user}], cont)
+            for user, cont in (turns(doc, choice) for choice in task.choices(doc, words))]
+
+
 def build_requests(task: Task, docs: list[Doc], protocol: str, lang: str, shots: int, seed: int,
-                   pool: list[Doc] | None) -> list[list[tuple[str, str]]]:
-    """`(context, continuation)` pairs per item for this protocol."""
+                   pool: list[Doc] | None, chat: bool = False) -> list[list[tuple]]:
+    """`(context, continuation)` pairs per item for this protocol; with `chat`, contexts are chat messages."""
     words = task.words[template_language(protocol, lang)]
     groups = []
     for n, doc in enumerate(docs):
         demos = sample_demos(pool or [], shots, seed, task.name, n, doc)
-        groups.append(task.requests(doc, words, fewshot_prefix(task, demos, words)))
+        groups.append(chat_requests(task, doc, words, demos) if chat else
+                      task.requests(doc, words, fewshot_prefix(task, demos, words)))
     return groups
 
 
@@ -115,7 +133,7 @@ class MultipleChoice(EvalTask):
         split = selection.split or task.eval_split
         for lang in langs:
             load_split(task, lang, split, root)  # missing files and splits fail here
-        return [Cell(task.name, lang, k, protocol, seed, split, selection.limit)
+        return [Cell(task.name, lang, k, protocol, seed, split, selection.limit, chat=selection.chat)
                 for protocol in selection.protocols for k in selection.shots for seed in selection.seeds_for(k)
                 for lang in langs]
 
@@ -127,7 +145,7 @@ class MultipleChoice(EvalTask):
     def construct_requests(self, cell: Cell, docs: Docs, root: Path | None) -> list:
         lang = task_language(self.definition, cell.lang)
         pool = demo_pool(self.definition, lang, cell.protocol, root) if cell.shots else None
-        return build_requests(self.definition, docs.items, cell.protocol, lang, cell.shots, cell.seed, pool)
+        return build_requests(self.definition, docs.items, cell.protocol, lang, cell.shots, cell.seed, pool, cell.chat)
 
     def process_results(self, cell: Cell, index: int, item: Doc, answer: list[float]) -> dict:
         words = self.definition.words[template_language(cell.protocol, task_language(self.definition, cell.lang))]

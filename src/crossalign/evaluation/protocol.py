@@ -7,6 +7,10 @@ A task turns a cell (task, language, split, shots, seed, ...) into one request p
   continuation (multiple choice: one pair per choice; bits per byte: the whole sentence after BOS);
 - `generate_until`: a prompt continued greedily to the end of its line (translation).
 
+In a chat cell (`--apply-chat-template`, lm-eval's `--apply_chat_template --fewshot_as_multiturn`) a context or
+prompt is a list of chat messages instead of a string: each demonstration a user turn and an assistant turn,
+the item a user turn; the model renders them with its chat template and the generation prompt.
+
 It turns each item's answer into a per-item record (`process_results`: one line of the predictions
 file) and the records into the cell's figures (`aggregation`: accuracy as a mean, chrF++/BLEU over the
 corpus, bits per byte as total bits over total bytes). So `crossalign eval` is one loop over cells,
@@ -50,6 +54,8 @@ class Cell:
     """Translation: `en-xx` (from English into `lang`) or `xx-en`."""
     template: str | None = None
     """Translation: the prompt layout, `pair` or `instruct`."""
+    chat: bool = False
+    """Contexts rendered as chat turns by the model's chat template (`--apply-chat-template`)."""
 
     @property
     def split_label(self) -> str:
@@ -69,6 +75,7 @@ class Selection:
     limit: int | None = None
     directions: list[str] = field(default_factory=lambda: ["en-xx", "xx-en"])
     template: str = "pair"
+    chat: bool = False
 
     def seeds_for(self, shots: int) -> list[int]:
         """0 shots draw nothing, so one seed stands for all."""
@@ -142,15 +149,16 @@ class EvalTask:
 
     # ---- shared by every task ------------------------------------------------------------------
     def key(self, cell: Cell) -> str:
-        """The cell's key in results files: `task|lang|split|shots|protocol|seed` (columns as written)."""
+        """The cell's key in results files: `task|lang|split|shots|protocol|seed` (columns as written), `|chat`
+        appended for a chat-template cell."""
         lang, protocol = self.columns(cell)
-        return f"{cell.task}|{lang}|{cell.split_label}|{cell.shots}|{protocol}|{cell.seed}"
+        return f"{cell.task}|{lang}|{cell.split_label}|{cell.shots}|{protocol}|{cell.seed}" + ("|chat" if cell.chat else "")
 
     def record(self, cell: Cell) -> dict:
         """The identifying head of a cell's record in results files."""
         lang, protocol = self.columns(cell)
         return {"task": cell.task, "lang": lang, "split": cell.split_label, "shots": cell.shots,
-                "protocol": protocol, "seed": cell.seed}
+                "protocol": protocol, "seed": cell.seed, **({"chat": True} if cell.chat else {})}
 
 
 def flores_split(selection: Selection, task: str, what: str) -> str:

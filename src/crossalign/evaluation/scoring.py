@@ -43,11 +43,13 @@ class LoglikelihoodScorer:
 
     `share_context`: run an item's common context once (KV cache) when all its choices share it.
     `batch_size`: rows per forward (contexts or continuations). `bf16`: autocast the forward to bfloat16.
+    `chat`: contexts are chat-template renderings, tokenized as written (the template wrote BOS and turn markers).
     """
 
     def __init__(self, model, tokenizer, batch_size: int = 16, bf16: bool = False, share_context: bool = True,
-                 max_length: int | None = None):
+                 max_length: int | None = None, chat: bool = False):
         self.model = model.eval()
+        self.chat = chat
         self.tok = tokenizer
         self.batch_size = max(1, int(batch_size))
         self.bf16 = bf16
@@ -66,6 +68,8 @@ class LoglikelihoodScorer:
         kwargs = {}
         if add_special_tokens is not None:
             kwargs["add_special_tokens"] = add_special_tokens
+        elif self.chat:
+            kwargs["add_special_tokens"] = False
         elif self._bos_text and text.startswith(self._bos_text):  # lm-eval: no second BOS
             kwargs["add_special_tokens"] = False
         return self.tok.encode(text, **kwargs)

@@ -4,7 +4,9 @@
 Prompt (`template="pair"`, the AlignX / MMT-LLM protocol): k demonstrations from `dev` as
 `src = tgt` lines, then `src =`; the model continues the line. `template="instruct"` wraps the same
 pairs as "English: ... / Swahili: ..." after a one-line instruction. Demonstrations are drawn once per
-(seed, k), the same dev lines for every direction and language (FLORES is line-aligned).
+(seed, k), the same dev lines for every direction and language (FLORES is line-aligned). With
+`--apply-chat-template` each demonstration is a user turn (its 0-shot prompt) and an assistant turn, the
+sentence a user turn (`chat_prompt`).
 
 Generation is batched with left padding (so every row ends where generation starts), greedy, and
 stops at the end of the line. BLEU uses sacreBLEU's `flores200` SentencePiece tokenizer (spBLEU);
@@ -47,10 +49,28 @@ def build_prompt(src: str, demos: list[tuple[str, str]], template: str, src_lang
     raise CrossalignError(f"unknown translation template {template!r}; use one of {', '.join(TEMPLATES)}")
 
 
+def chat_prompt(src: str, demos: list[tuple[str, str]], template: str, src_lang: str, tgt_lang: str) -> list[dict]:
+    """The prompt as chat turns (lm-eval's `--fewshot_as_multiturn`): each demonstration a user turn (its 0-shot
+    prompt) and an assistant turn (its translation), then the sentence's 0-shot prompt as a user turn."""
+    turns = []
+    for s, t in demos:
+        turns += [{"role": "user", "content": build_prompt(s, [], template, src_lang, tgt_lang)},
+                  {"role": "assistant", "content": t}]
+    return turns + [{"role": "user", "content": build_prompt(src, [], template, src_lang, tgt_lang)}]
+
+
+def _special_ids(tokenizer) -> set[int]:
+    """Every special token id, the chat templates' turn markers (`<|im_end|>`, `<|eot_id|>`) included."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    return set(tokenizer.all_special_ids) | {i for i, t in added.items() if getattr(t, "special", False)}
+
+
 @torch.inference_mode()
 def generate_lines(model, tokenizer, prompts: list[str], batch_size: int = 8, max_new_tokens: int = 256,
-                   bf16: bool = False, progress=None) -> list[str]:
-    """Greedy continuation of each prompt up to the end of its line."""
+                   bf16: bool = False, progress=None, chat: bool = False) -> list[str]:
+    """Greedy continuation of each prompt up to the end of its line. `chat`: the prompts are chat renderings,
+    tokenized as written (their template wrote BOS), and an answer also ends at the first special token (the end of
+    the assistant's turn)."""
     device = next(model.parameters()).device
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
@@ -59,14 +79,18 @@ def generate_lines(model, tokenizer, prompts: list[str], batch_size: int = 8, ma
     try:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True).to(device)
+            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
+                            add_special_tokens=not chat).to(device)
             ctx = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else torch.autocast(device.type, enabled=False)
             with ctx:
                 gen = model.generate(
                     **enc, do_sample=False, max_new_tokens=max_new_tokens, stop_strings=["\n"], tokenizer=tokenizer,
                     pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None, temperature=None,
                 )
-            new = gen[:, enc["input_ids"].shape[1]:]
+            new = gen[:, enc["input_ids"].shape[1]:].tolist()
+            if chat:
+                special = _special_ids(tokenizer)
+                new = [row[:next((j for j, t in enumerate(row) if t in special), len(row))] for row in new]
             for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True)):
                 outs[i] = text.split("\n")[0].strip()
             if progress:
@@ -133,7 +157,8 @@ class Translation(EvalTask):
             if lang == ENGLISH:
                 continue
             flores.read(root, [ENGLISH, lang], split, 1)  # a missing language fails here
-            cells += [Cell(self.name, lang, k, None, seed, split, selection.limit, direction=d, template=selection.template)
+            cells += [Cell(self.name, lang, k, None, seed, split, selection.limit, direction=d, template=selection.template,
+                           chat=selection.chat)
                       for k in selection.shots for seed in selection.seeds_for(k) for d in directions]
         if not cells:
             raise CrossalignError("flores: no language other than English in --langs")
@@ -158,7 +183,8 @@ class Translation(EvalTask):
         if cell.shots:
             dev = flores.read(root, [src, tgt], "dev")
             demos = [(dev[src][i], dev[tgt][i]) for i in demo_indices(len(dev[src]), cell.shots, cell.seed)]
-        return [build_prompt(s, demos, cell.template, src, tgt) for s, _ in docs.items]
+        prompt = chat_prompt if cell.chat else build_prompt
+        return [prompt(s, demos, cell.template, src, tgt) for s, _ in docs.items]
 
     def process_results(self, cell: Cell, index: int, item: tuple[str, str], answer: str) -> dict:
         return {"id": f"{cell.split}-{index}", "source": item[0], "reference": item[1], "hypothesis": answer}

@@ -82,6 +82,24 @@ class DataConfig:
     """Token limit of an instruction sequence."""
     max_sentence_length: int = 64
     """Token limit of a standalone sentence for the contrastive loss."""
+    chat_template: str = "none"
+    """`none`: instruction and translation sequences are plain `prompt + response` text (every shipped recipe);
+    `auto`: rendered as a user turn and an assistant turn by the tokenizer's own chat template (instruct models),
+    the LM loss on the assistant turn only (with `objectives.mask_prompt`); a path: the same with this Jinja template
+    file, which is then saved with the model. Contrastive pairs stay plain sentences. metrics.json records what
+    `auto` or a path resolved to."""
+
+    def __post_init__(self):
+        value = str(self.chat_template).strip()
+        if value.lower() in ("none", "auto"):
+            self.chat_template = value.lower()
+            return
+        from pathlib import Path
+
+        if not value or not Path(value).expanduser().is_file():
+            raise CrossalignError(f"data.chat_template: {value!r} is not a file; give auto (the tokenizer's own "
+                                  "template), none, or the path of a Jinja chat template file")
+        self.chat_template = value
 
 
 @dataclass

@@ -120,9 +120,12 @@ def cap_per_language(corpora: list, cap: int, seed: int) -> list:
 
 
 class AlignmentDataset(Dataset):
-    """Tokenized pairs and sequences, zipped (see module docstring)."""
+    """Tokenized pairs and sequences, zipped (see module docstring). With `data.chat_template` (already set on the
+    tokenizer, `models.use_chat_template`) each sequence is rendered as a chat; pairs stay plain sentences, the
+    text the contrastive loss pools and the analysis measures."""
 
     def __init__(self, texts: TrainingTexts, tokenizer, data: DataConfig, objectives: ObjectiveConfig):
+        from crossalign.data.instructions import chat_example
         from crossalign.data.tokenize import SequenceTooLong, encode_example, encode_sentences
 
         want_pairs = bool(objectives.contrastive_weight) and objectives.contrastive_input == "pairs"
@@ -145,6 +148,8 @@ class AlignmentDataset(Dataset):
             for ex in texts.examples:
                 if want_spans and not (ex.src_text and ex.tgt_text):
                     continue  # spans exist only for translation sequences
+                if data.chat_template != "none":
+                    ex = chat_example(tokenizer, ex)
                 try:
                     enc = encode_example(tokenizer, ex, max_length=data.max_length, mask_prompt=objectives.mask_prompt)
                 except SequenceTooLong:

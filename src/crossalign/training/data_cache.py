@@ -9,9 +9,10 @@ ranks wait for it at a barrier: data that takes longer to prepare than `training
 larger one.
 
 An entry is named by a hash of everything the data depends on: the `data` and `objectives` sections, the seed,
-the tokenizer, crossalign's own source code, and the size and modification time of every local file the data
-can come from (the local data folder and the paths named in `data`). Hub datasets are known by name only: after
-a Hub dataset changes, delete `<cache>/training-data` (the cache is $CROSSALIGN_CACHE, else ~/.cache/crossalign).
+the tokenizer (its chat template too), crossalign's own source code, and the size and modification time of every
+local file the data can come from (the local data folder and the paths named in `data`). Hub datasets are known
+by name only: after a Hub dataset changes, delete `<cache>/training-data` (the cache is $CROSSALIGN_CACHE, else
+~/.cache/crossalign).
 The newest `KEEP` entries are kept.
 """
 
@@ -79,7 +80,7 @@ def _tokenizer_id(tok) -> str | None:
         return None
     h = hashlib.sha256(backend.to_str().encode())
     h.update(json.dumps([type(tok).__name__, tok.special_tokens_map, tok.bos_token_id, tok.eos_token_id,
-                         tok.pad_token_id], default=str).encode())
+                         tok.pad_token_id, getattr(tok, "chat_template", None)], default=str).encode())
     return h.hexdigest()
 
 

@@ -191,6 +191,20 @@ def resolve_layer(objectives: ObjectiveConfig, data: DataConfig, lm, tok, root) 
             {"objectives.layer": layer, "objectives.layer_geometry": geometry, "layer_chosen_on": "flores200:dev"})
 
 
+def check_chat_templates(stages: list[tuple[str, TrainConfig]], model_name: str) -> None:
+    """Before any model loads, each stage's `data.chat_template` renders a probe on the tokenizer alone. A stage gets
+    the base model's tokenizer, or the previous stage's, which carries a template file set before it."""
+    from crossalign.data.instructions import Example, chat_example
+    from crossalign.models import load_tokenizer, use_chat_template
+
+    tok = None
+    for _, scfg in stages:
+        if scfg.data.chat_template != "none":
+            tok = tok or load_tokenizer(model_name)
+            use_chat_template(tok, scfg.data.chat_template, model_name)
+            chat_example(tok, Example("Hello. Translate into German:", " Hallo."))
+
+
 def setup_model(lm, model: ModelConfig):
     """The LM ready to train as `model` asks: LoRA adapters, activation checkpointing (both from models.py)."""
     from crossalign.models import apply_lora, enable_gradient_checkpointing
@@ -283,7 +297,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     from transformers import set_seed
 
     from crossalign.data.paths import resolve_data_dir
-    from crossalign.models import model_info
+    from crossalign.models import model_info, use_chat_template
 
     final = stage_dir / "model"
     if (final / "config.json").is_file():
@@ -291,6 +305,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
         return TrainResult(final)
     set_seed(cfg.seed)
     lm, tok = load_model(cfg.model, model_name)
+    chat_template = use_chat_template(tok, cfg.data.chat_template, model_name)  # saved with the tokenizer
     root = resolve_data_dir(cfg.data.data_dir)  # the local data folder; None: the Hub
     objectives, layer_auto = resolve_layer(cfg.objectives, cfg.data, lm, tok, root)
     lm = setup_model(lm, cfg.model)
@@ -310,7 +325,8 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
                           **({"model.attn_implementation": getattr(lm.config, "_attn_implementation", None)}
                              if cfg.model.attn_implementation == "auto" else {}),
                           **({"objectives.lm_loss": trainer.accelerator.unwrap_model(trainer.model).lm_loss}
-                             if objectives.lm_loss == "auto" else {})},
+                             if objectives.lm_loss == "auto" else {}),
+                          **({"data.chat_template": chat_template} if chat_template else {})},
         "parallelism": parallelism, "log_history": trainer.state.log_history,
     }
     if trainer.is_world_process_zero():
@@ -327,6 +343,7 @@ def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False
     out = Path(cfg.output_dir)
     stages = stage_configs(cfg)
     validate(cfg)  # fail on a bad config before any model loads
+    check_chat_templates(stages, cfg.model.name)
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and any(scfg.training.get("fsdp") for _, scfg in stages):
         raise CrossalignError("training.fsdp needs several processes: launch with torchrun --nproc_per_node N -m crossalign train ... on GPUs")
     state = _process_state(stages[0][1], out)
