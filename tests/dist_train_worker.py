@@ -1,7 +1,7 @@
 """One training step of AlignmentTrainer on fixed synthetic items; run alone or under torchrun.
 
-Writes the logged loss and the parameter update (= lr * gradient, plain SGD) so the test can compare
-N processes against one process on the concatenated batch.
+Writes the logged losses and the parameter update (= lr * gradient, plain SGD; mid-align: of its two steps)
+so the test can compare N processes against one process on the concatenated batch.
 """
 
 import argparse
@@ -16,6 +16,7 @@ from transformers import AutoModelForCausalLM, TrainingArguments
 from crossalign.objectives.composite import AlignmentModel
 from crossalign.training.config import ObjectiveConfig
 from crossalign.training.data import AlignmentCollator
+from crossalign.training.schedule import AlternatingDataset
 from crossalign.training.trainer import AlignmentTrainer
 from crossalign.models import load_tokenizer
 
@@ -25,6 +26,9 @@ OBJECTIVES = {
                    temperature=0.1, language_matching_weight=0.4),
     "contrastive": dict(lm_weight=0.0, contrastive_weight=1.0, contrastive_input="pairs", layer=1, pooling="last"),
     "sft": dict(lm_weight=1.0, contrastive_weight=0.0),
+    # a task step then an alignment step (training/schedule.py), in the schedule's own seeded order
+    "mid-align": dict(lm_weight=1.0, contrastive_weight=1.0, contrastive_input="pairs", layer=1, pooling="mean",
+                      temperature=0.1, schedule="alternate"),
 }
 # the chunked LM loss (objectives/causal_lm.py) under DDP: several chunks per micro-batch
 OBJECTIVES["afp-chunked"] = dict(OBJECTIVES["afp"], lm_loss="chunked", lm_loss_chunk_size=8)
@@ -84,21 +88,26 @@ def main():
         items = [{k: v for k, v in it.items() if k.startswith(keep)} for it in synthetic_items(a.items, len(tok))]
     else:
         items = synthetic_items(a.items, len(tok))
+    alternate = a.objective == "mid-align"
     args = TrainingArguments(
-        output_dir=a.workdir, max_steps=1, per_device_train_batch_size=a.batch, gradient_accumulation_steps=a.accum,
+        output_dir=a.workdir, max_steps=2 if alternate else 1, per_device_train_batch_size=a.batch, gradient_accumulation_steps=a.accum,
         optim="sgd", learning_rate=1.0, lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=0.0,
         report_to="none", save_strategy="no", logging_steps=1, remove_unused_columns=False, use_cpu=True,
         dataloader_drop_last=True, disable_tqdm=True, seed=0,
         ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
-        ddp_find_unused_parameters=a.objective == "contrastive",  # blocks above the layer get no gradient
+        ddp_find_unused_parameters=a.objective in ("contrastive", "mid-align"),  # blocks above the layer get no gradient
     )
-    trainer = SequentialTrainer(model=model, args=args, train_dataset=Items(items),
-                                data_collator=AlignmentCollator(tok))
+    if alternate:
+        trainer = AlignmentTrainer(model=model, args=args, train_dataset=AlternatingDataset(Items(items), 1),
+                                   data_collator=AlignmentCollator(tok))
+    else:
+        trainer = SequentialTrainer(model=model, args=args, train_dataset=Items(items), data_collator=AlignmentCollator(tok))
     trainer.train()
     if trainer.is_world_process_zero():
         update = {k: (before[k] - v.detach()) for k, v in model.named_parameters()}
-        loss = next(h["loss"] for h in trainer.state.log_history if "loss" in h)
-        torch.save({"loss": loss, "update": update}, a.out)
+        logged = [h for h in trainer.state.log_history if "loss" in h]
+        terms = [sorted(k for k in h if k.startswith("loss_")) for h in logged]
+        torch.save({"loss": logged[0]["loss"], "losses": [h["loss"] for h in logged], "terms": terms, "update": update}, a.out)
 
 
 if __name__ == "__main__":

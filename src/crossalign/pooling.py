@@ -1,9 +1,16 @@
-"""Sentence vectors from token states: mean (special tokens excluded), last token, and span mean.
+"""Sentence vectors from token states: mean (special tokens excluded), last token, position-weighted mean, and
+span mean.
 
 Training objectives and the alignment analysis both call these functions, so what training pulls
 together is exactly what analysis measures. Why special tokens are excluded: the BOS position of many
 LMs has a hidden-state norm ~10x the rest; a mean that includes it makes every sentence look alike
 (cosine ~0.99) and the contrastive loss sits flat at ln(batch).
+
+`weighted-mean` is MEXA's (Kargaran et al. 2024, cisnlp/MEXA `embed_extractor.py`), itself SGPT's
+position-weighted mean: the t-th token of a sentence weighs t / (1 + ... + n), so later tokens, which have
+seen more of the sentence, count more. As in MEXA, every attended token counts, BOS included; MEXA embeds one
+sentence at a time (no padding), so here t counts attended tokens only, which gives its vectors under either
+padding side. MEXA's `embd_lasttoken` is `last`.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import torch
 
 from crossalign.errors import CrossalignError
 
-POOLING_METHODS = ("mean", "last")
+POOLING_METHODS = ("mean", "last", "weighted-mean")
 
 
 def content_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor, special_ids) -> torch.Tensor:
@@ -47,6 +54,17 @@ def last_token_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
 
+def position_weighted_mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """MEXA's position-weighted mean of `hidden` [B, T, H]: attended token t (1-based, padding not counted)
+    weighs t / sum of the row's weights."""
+    m = attention_mask.to(hidden.dtype)
+    weights = torch.cumsum(m, dim=1) * m
+    total = weights.sum(dim=1, keepdim=True)
+    if bool((total == 0).any()):
+        raise CrossalignError("pooling over an empty sentence: a row has no attended token; drop empty lines")
+    return (hidden * weights.unsqueeze(-1)).sum(dim=1) / total
+
+
 def span_mean_pool(hidden: torch.Tensor, span_mask: torch.Tensor, shift: int = 0) -> torch.Tensor:
     """Mean over a marked span. `shift=1` pools the states that *generate* the span (positions t-1),
     which is what AlignX's language matching uses."""
@@ -63,11 +81,13 @@ def pool(
     method: str = "mean",
     special_ids=(),
 ) -> torch.Tensor:
-    """Pool standalone sentences with `method` ('mean' without special tokens, or 'last')."""
+    """Pool standalone sentences with `method` ('mean' without special tokens, 'last', or MEXA's 'weighted-mean')."""
     if method == "mean":
         return mean_pool(hidden, content_mask(input_ids, attention_mask, special_ids))
     if method == "last":
         return last_token_pool(hidden, attention_mask)
+    if method == "weighted-mean":
+        return position_weighted_mean_pool(hidden, attention_mask)
     raise CrossalignError(f"unknown pooling {method!r}: use one of {', '.join(POOLING_METHODS)}")
 
 

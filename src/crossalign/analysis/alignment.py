@@ -271,6 +271,7 @@ def analyze_pairs(
         "selection_geometry": select_geometry,
         "best_layer": best,
         "best_layers": best_by,
+        "mexa_over_layers": _mexa_over_layers(per_layer, list(pairs), ks),
         "per_layer": per_layer,
         "items": items,
         "projection": proj if proj_ks else None,
@@ -278,6 +279,15 @@ def analyze_pairs(
                    "distinct_sentences": len(unique), "embedded_sentences": embedded,
                    "reused_cells": cache.hits if cache is not None else 0},
     }
+
+
+def _mexa_over_layers(per_layer: list[dict], langs: list[str], ks: list[int]) -> dict:
+    """MEXA (raw cosine, its definition) aggregated over the analysed layers per language: mean and max, and
+    their means over languages."""
+    per_lang = {lang: metrics.mexa_over_layers({r["layer"]: r["languages"][lang]["mexa"] for r in per_layer})
+                for lang in langs}
+    return {"layers": ks, "languages": per_lang,
+            "mean": {agg: float(np.mean([v[agg] for v in per_lang.values()])) for agg in ("mean", "max")}}
 
 
 def analyze(
@@ -296,7 +306,8 @@ def analyze(
     Returns a dict: `per_layer` is a list of {layer, languages: {lang: {parallel_cos, random_cos, gap,
     p_at_1_to_pivot, p_at_1_from_pivot, p_at_1, mexa}}, mean: {same, averaged over languages},
     language_id_accuracy, geometries: {geometry: {languages, mean}}, rogue_dimensions, gap_decomposition};
-    `languages`/`mean` are the raw-cosine figures. `best_layer` is the layer with the best mean P@1 in
+    `languages`/`mean` are the raw-cosine figures; `mexa_over_layers` holds MEXA's mean and max over the
+    analysed layers per language (and their means over languages). `best_layer` is the layer with the best mean P@1 in
     `selection_geometry`, `best_layers` the best per geometry; `items` holds per-sentence retrieval hits
     per geometry, layer and language (for paired intervals); `projection` holds 2-D PCA points per
     language at a few layers. Fractions are in [0, 1]. Pass `stats=` (pairs disjoint from the scored

@@ -80,7 +80,8 @@ def add_arguments(p) -> None:
     p.add_argument("--pivot", default="eng_Latn", help="the language every other one is compared with")
     p.add_argument("--limit", type=int, default=200, help="first N pairs per language; 0 = all (default 200)")
     p.add_argument("--pooling", choices=POOLING_METHODS, default="mean",
-                   help="mean (special tokens excluded) or last token: the same code the training objectives use")
+                   help="mean (special tokens excluded), last token, or weighted-mean (MEXA's position-weighted mean): "
+                        "the code the training objectives use")
     p.add_argument("--layers", default="all", help="all | 1,5,9 | 4-12 (hidden_states indices, 0 = embeddings)")
     p.add_argument("--projection-layers", help="layers of the 2-D plot (default: first block, best, top)")
     p.add_argument("--batch-size", type=int, default=32)

@@ -78,6 +78,15 @@ def mexa(sim: torch.Tensor) -> float:
     return float((row_ok & col_ok).float().mean())
 
 
+def mexa_over_layers(scores: dict[int, float]) -> dict[str, float]:
+    """MEXA's aggregation over layers (Kargaran et al. 2024): the mean and the max of one language's per-layer
+    MEXA scores {layer: score}."""
+    if not scores:
+        raise CrossalignError("no layers to aggregate MEXA over")
+    values = list(scores.values())
+    return {"mean": sum(values) / len(values), "max": max(values)}
+
+
 def pair_metrics(x: torch.Tensor, pivot: torch.Tensor, hits: list | None = None) -> dict[str, float]:
     """Every per-language figure for one layer, from sentence vectors x [N, H] and their translations pivot [N, H].
 

@@ -72,7 +72,8 @@ def _span(values) -> str:
 
 def _describe(result: dict) -> str:
     per = _span(result["sentences"].values())
-    pooling = "mean over tokens, special tokens (BOS/EOS/pad) excluded" if result["pooling"] == "mean" else "last token"
+    pooling = {"mean": "mean over tokens, special tokens (BOS/EOS/pad) excluded", "last": "last token",
+               "weighted-mean": "MEXA's position-weighted mean over tokens (token t weighs t)"}[result["pooling"]]
     return (
         f"Model `{result.get('model', '?')}`; data `{result.get('data', '?')}`, {per} sentences per language, "
         f"pivot `{result['pivot']}`; pooling: {pooling}; {'bf16 autocast' if result['bf16'] else 'fp32'}; "
@@ -124,11 +125,24 @@ def analysis_markdown(result: dict) -> str:
         body.append([k, f"{m['parallel_cos']:.3f}", f"{m['random_cos']:.3f}", f"{m['gap']:.3f}", _pct(m["p_at_1"]),
                      _pct(m["mexa"]), _pct(rows[k]["language_id_accuracy"])])
     lines += _table(header, body)
+    lines += mexa_markdown(result)
     lines += geometry_markdown(result)
     lines += ["", "Plots: `retrieval_heatmap.png`, `layer_curves.png`, `projection.png`"
               + (", `geometries.png`, `retrieval_heatmap_<geometry>.png`" if len(result.get("geometries") or []) > 1 else "")
               + ".", ""]
     return "\n".join(lines)
+
+
+def mexa_markdown(result: dict) -> list[str]:
+    """MEXA aggregated over the analysed layers as the published tool does: mean and max per language."""
+    agg = result.get("mexa_over_layers")
+    if not agg:  # results written before the aggregation existed
+        return []
+    ks = agg["layers"]
+    lines = ["", f"## MEXA over layers {ks[0]}-{ks[-1]} (%): mean and max, as Kargaran et al. (2024) aggregate", ""]
+    body = [[lang, _pct(v["mean"]), _pct(v["max"])] for lang, v in agg["languages"].items()]
+    body.append(["**mean**", _pct(agg["mean"]["mean"]), _pct(agg["mean"]["max"])])
+    return lines + _table(["language", "MEXA mean", "MEXA max"], body)
 
 
 def geometry_markdown(result: dict) -> list[str]:

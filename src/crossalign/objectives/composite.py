@@ -10,6 +10,7 @@ The recipes are weightings of the same terms:
 - AlignX stage 1 = lm (translation sequence, all tokens) + contrastive on source/target `spans` at a
                    middle layer + language matching on shifted final-layer span means
 - SFT            = lm only;  contrastive = contrastive on pairs only (the forward stops at the layer)
+- mid-align      = lm and contrastive on pairs at the middle layer, in alternating steps (training/schedule.py)
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ class AlignmentModel(nn.Module):
     def forward(self, num_items_in_batch=None, **batch) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         has_seq = "input_ids" in batch
-        if self.weights["contrastive"] and self.cfg.contrastive_input == "pairs":
+        # A batch may carry pairs, sequences or both (objectives.schedule=alternate: one or the other).
+        if self.weights["contrastive"] and self.cfg.contrastive_input == "pairs" and "x_input_ids" in batch:
             terms["contrastive"] = self._pairs_contrastive(batch)
         need_lm = bool(self.weights["lm"]) and has_seq
         if has_seq and (need_lm or self.language_matching is not None or self.cfg.contrastive_input == "spans"):

@@ -113,7 +113,8 @@ class ObjectiveConfig:
     contrastive_input: Literal["pairs", "spans"] = "pairs"
     """`pairs`: standalone sentences (AFP); `spans`: source/target spans of one translation sequence (AlignX)."""
     layer: int | str = 9
-    """hidden_states index of the alignment layer (0 = embeddings), or `auto` = best FLORES-dev retrieval layer."""
+    """hidden_states index of the alignment layer (0 = embeddings), `auto` = best FLORES-dev retrieval layer, or
+    `middle` = num_layers // 2 of the model (mid-align's rule: hidden_states[16] of Llama 3 8B's 32 layers)."""
     layer_geometry: str = "auto"
     """The analysis geometry `layer: auto` chooses by (raw, centered, global, per-language; docs/ANALYSIS.md);
     `auto` = the one the contrastive similarity trains: cosine -> raw, centered -> centered, standardized -> global."""
@@ -134,6 +135,11 @@ class ObjectiveConfig:
     language_matching_weight: float = 0.0
     """AlignX's lambda_lam: same-language classifier on shifted, span-pooled final-layer states."""
     language_matching_inner: int = 128
+    schedule: Literal["joint", "alternate"] = "joint"
+    """`joint`: every term on every batch. `alternate` (mid-align): `alternate_every` optimizer steps on the LM loss
+    alone, then as many on the contrastive loss on `pairs` alone, in turn (training/schedule.py)."""
+    alternate_every: int = 1
+    """Optimizer steps per turn of the `alternate` schedule (mid-align: 1)."""
     lm_loss: Literal["auto", "chunked", "full"] = "auto"
     """How the LM loss projects onto the vocabulary. `chunked`: the head and cross-entropy a few hundred positions
     at a time, recomputed in backward, so the [positions, vocabulary] logits never exist (same loss and gradients;
@@ -150,12 +156,12 @@ class ObjectiveConfig:
 
     def __post_init__(self):
         if isinstance(self.layer, str):
-            if self.layer.strip().lower() == "auto":
-                self.layer = "auto"
+            if self.layer.strip().lower() in ("auto", "middle"):
+                self.layer = self.layer.strip().lower()
             elif self.layer.strip().lstrip("-").isdigit():
                 self.layer = int(self.layer)
             else:
-                raise CrossalignError(f"objectives.layer must be a whole number or 'auto', got {self.layer!r}")
+                raise CrossalignError(f"objectives.layer must be a whole number, 'auto' or 'middle', got {self.layer!r}")
         for name in ("lm_weight", "contrastive_weight", "language_matching_weight"):
             if getattr(self, name) < 0:
                 raise CrossalignError(f"objectives.{name} must be >= 0, got {getattr(self, name)}")
@@ -180,6 +186,18 @@ class ObjectiveConfig:
             raise CrossalignError(f"objectives.similarity must be cosine, centered or standardized, got {self.similarity!r}")
         if not (self.lm_weight or self.contrastive_weight or self.language_matching_weight):
             raise CrossalignError("every objective weight is 0: set objectives.lm_weight or objectives.contrastive_weight")
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        if self.schedule not in ("joint", "alternate"):
+            raise CrossalignError(f"objectives.schedule must be joint or alternate, got {self.schedule!r}")
+        if int(self.alternate_every) < 1:
+            raise CrossalignError(f"objectives.alternate_every must be a positive number of steps, got {self.alternate_every}")
+        if self.schedule == "alternate" and not (self.lm_weight and self.contrastive_weight and self.contrastive_input == "pairs"
+                                                 and not self.language_matching_weight):
+            raise CrossalignError("objectives.schedule=alternate takes turns between the LM loss and the contrastive loss on "
+                                  "pairs: set lm_weight > 0, contrastive_weight > 0, contrastive_input=pairs and "
+                                  "language_matching_weight=0, or use schedule=joint")
 
 
 @dataclass

@@ -176,7 +176,12 @@ def load_model(model: ModelConfig, name: str):
 def resolve_layer(objectives: ObjectiveConfig, data: DataConfig, lm, tok, root) -> tuple[ObjectiveConfig, dict]:
     """`objectives` with `layer: auto` resolved on the model as loaded, and what it resolved to (for metrics.json;
     {} for a number): the best FLORES-dev retrieval layer in the geometry the contrastive similarity trains, or 0
-    when no contrastive term uses a layer."""
+    when no contrastive term uses a layer; `middle` is num_layers // 2 of this model."""
+    if objectives.layer == "middle":
+        from crossalign.hidden_states import num_layers
+
+        layer = num_layers(lm) // 2
+        return dataclasses.replace(objectives, layer=layer), {"objectives.layer": layer}
     if objectives.layer != "auto":
         return objectives, {}
     if not objectives.contrastive_weight:
@@ -249,6 +254,10 @@ def setup_trainer(lm, tok, dataset, objectives: ObjectiveConfig, args):
     # What FSDP's TRANSFORMER_BASED_WRAP wraps as one unit each (Accelerate reads it from the model it
     # prepares): the LM's decoder layer class, so any architecture is sharded per layer, not as one root unit.
     model._no_split_modules = no_split_modules(lm)
+    if objectives.schedule == "alternate":
+        from crossalign.training.schedule import AlternatingDataset
+
+        dataset = AlternatingDataset(dataset, objectives.alternate_every)
     trainer = AlignmentTrainer(model=model, args=args, train_dataset=dataset, data_collator=AlignmentCollator(tok), processing_class=tok)
     if args.fsdp and not trainer.is_fsdp_enabled:
         raise CrossalignError(

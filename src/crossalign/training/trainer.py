@@ -85,6 +85,10 @@ class AlignmentTrainer(Trainer):
         # `group_by_length` with our sampler (see training/sampling.py for why not transformers'): story
         # instructions (~100 tokens) padded together with translation instructions (~30) waste most of a batch.
         dataset = train_dataset if train_dataset is not None else self.train_dataset
+        from crossalign.training.schedule import AlternatingDataset, alternating_sampler
+
+        if isinstance(dataset, AlternatingDataset):  # objectives.schedule: alternate (training/schedule.py)
+            return alternating_sampler(dataset, self.args)
         if self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths"):
             from crossalign.training.sampling import ShuffledLengthGroupedSampler
 
