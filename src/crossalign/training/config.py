@@ -315,6 +315,9 @@ def training_kwargs(cfg: TrainConfig) -> dict[str, Any]:
         if key in ("output_dir", "seed"):
             raise CrossalignError(f"set {key} at the top level of the recipe, not under training")
         kwargs[key] = _coerce(value, hints[key], f"training.{key}")
+    # `push_to_hub` pushes the final model once, after `save` (crossalign.hub); the Trainer's own push would
+    # upload every checkpoint and needs the network from its start.
+    kwargs["push_to_hub"] = False
     kwargs["seed"] = cfg.seed
     kwargs.setdefault("data_seed", cfg.seed)
     import torch

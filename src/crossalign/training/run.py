@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,6 +239,9 @@ def setup_data(data: DataConfig, objectives: ObjectiveConfig, seed: int, tok, ro
         "pairs": len(dataset.pairs), "sequences": len(dataset.seqs), "sequences_too_long": dataset.too_long,
         "pairs_per_corpus": {c.name: len(c.src) for c in texts.pairs},
         "dropped_by_contamination_guard": texts.dropped,
+        # for the model card: pairs per language, general instructions per answer language (not translations)
+        "pairs_per_language": dict(Counter(c.tgt_lang for c in texts.pairs for _ in c.src)),
+        "instructions_per_language": dict(Counter(e.tgt_lang for e in texts.examples if e.src_text is None)),
     }
     data_cache.store(name, dataset, counts)
     return dataset, counts
@@ -275,19 +279,25 @@ def train(trainer, stage_dir: Path, resume: bool):
     return result, time.time() - start
 
 
-def save(trainer, lm, tok, stage_dir: Path, model: ModelConfig, base_model: str) -> Path:
-    """model/ (LoRA: merged) and adapter/ (LoRA), each appearing only when complete (io.replace_folder).
+def save(trainer, lm, tok, stage_dir: Path, model: ModelConfig, base_model: str, metrics: dict | None = None) -> Path:
+    """model/ (LoRA: merged) and adapter/ (LoRA), each with its model card (README.md, `crossalign.cards`, from
+    `metrics` and the run's files) and appearing only when complete (io.replace_folder).
 
     Every rank takes part: DeepSpeed ZeRO-3 and FSDP gather the sharded weights inside trainer.save_model
     (DeepSpeed may write from every rank, so the temporary folder has a name they all know)."""
+    from crossalign.cards import build_card, write_card
     from crossalign.models import merge_adapter, save_model
 
     final, main = stage_dir / "model", trainer.is_world_process_zero()
     tmp = stage_dir / (".adapter.tmp" if model.lora else ".model.tmp")
-    if main and tmp.exists():  # left by a killed save
-        shutil.rmtree(tmp)
+    merged = stage_dir / ".model.tmp"
+    for left in {tmp, merged}:
+        if main and left.exists():  # left by a killed save
+            shutil.rmtree(left)
     trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(tmp))
+    if main:
+        write_card(tmp, build_card(stage_dir, "adapter" if model.lora else "model", metrics))
     if main and not model.lora:
         replace_folder(tmp, final)
     elif main:
@@ -295,9 +305,11 @@ def save(trainer, lm, tok, stage_dir: Path, model: ModelConfig, base_model: str)
         if trainer.is_fsdp_enabled or _zero_stage(trainer) == 3:
             # rank 0 holds a shard only: merge the gathered adapter into a fresh copy of the base
             with _loading_on_this_rank_only(trainer):
-                merge_adapter(adapter, final, base_model=base_model, overwrite=True, dtype=model.dtype)
+                merge_adapter(adapter, merged, base_model=base_model, overwrite=True, dtype=model.dtype)
         else:
-            save_model(lm, tok, final, merge=True, overwrite=True)
+            save_model(lm, tok, merged, merge=True, overwrite=True)
+        write_card(merged, build_card(stage_dir, "model", metrics))
+        replace_folder(merged, final)
     return final
 
 
@@ -326,7 +338,6 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     trainer = setup_trainer(lm, tok, dataset, objectives, args)
     result, wall = train(trainer, stage_dir, resume)
     parallelism = _parallelism(trainer)
-    save(trainer, lm, tok, stage_dir, cfg.model, model_name)
     metrics = {
         "stage": name, "model": model_info(lm), "layer": objectives.layer, "data": counts, "train": result.metrics,
         "global_step": trainer.state.global_step, "wall_seconds": round(wall, 1),
@@ -338,6 +349,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
                           **({"data.chat_template": chat_template} if chat_template else {})},
         "parallelism": parallelism, "log_history": trainer.state.log_history,
     }
+    save(trainer, lm, tok, stage_dir, cfg.model, model_name, metrics)
     if trainer.is_world_process_zero():
         write_atomic(stage_dir / "metrics.json", json.dumps(metrics, indent=2, default=str))
     trainer.accelerator.wait_for_everyone()
@@ -353,6 +365,9 @@ def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False
     stages = stage_configs(cfg)
     validate(cfg)  # fail on a bad config before any model loads
     check_chat_templates(stages, cfg.model.name)
+    from crossalign.hub import check_training_push
+
+    push_token = check_training_push(stages[-1][1].training)  # training.push_to_hub: repo id and token, now
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and any(scfg.training.get("fsdp") for _, scfg in stages):
         raise CrossalignError("training.fsdp needs several processes: launch with torchrun --nproc_per_node N -m crossalign train ... on GPUs")
     state = _process_state(stages[0][1], out)
@@ -373,6 +388,15 @@ def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False
             stage_dir = out if len(stages) == 1 else out / name
             result = train_stage(name, scfg, stage_dir, model_name, resume)
             model_name = str(result.model_dir)
+        if push_token and _is_main():  # the final model only, once; the Trainer pushes nothing (training_kwargs)
+            from crossalign.hub import push_trained
+
+            try:
+                url = push_trained(result.model_dir.parent, stages[-1][1].training, push_token)
+            except CrossalignError as e:
+                raise CrossalignError(f"{e} (the model is saved in {result.model_dir}: push it with `crossalign push "
+                                      f"{out} {stages[-1][1].training['hub_model_id']}`)") from None
+            log.info("pushed %s to the Hub: %s", result.model_dir, url)
     except BaseException:
         # A run that failed before writing any checkpoint or model leaves no folder behind, so fixing the
         # input and running the same command again needs no --overwrite.
