@@ -138,3 +138,23 @@ def test_results_in_the_run_folder_reach_the_card_with_their_intervals(tmp_path)
     assert "| swh | 50.0 | 55.0 | +5.0 [+1.0, +9.0]* |" in text  # the paired interval of the comparison
     assert "#### Alignment analysis: x" in text and "P@1 at layer 11: 42.0" in text
     assert "None yet" not in text and "notes.json" not in text
+
+
+def test_a_later_stage_card_lists_every_stage_and_its_adapter_base(tmp_path):
+    run = _run_files(tmp_path)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["model"]["lora"] = True
+    cfg["stages"] = [{"name": "stage1"}, {"name": "stage2", "data": {"cross_lingual_p": 0.0}}]
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    metrics = json.loads((run / "metrics.json").read_text())
+    for stage, steps in (("stage1", 60), ("stage2", 7)):
+        (run / stage).mkdir()
+        (run / stage / "metrics.json").write_text(json.dumps({**metrics, "global_step": steps}), encoding="utf-8")
+    card = build_card(run / "stage2", "adapter")
+    assert card.data.base_model == "google/gemma-3-270m" and card.data.library_name == "peft"
+    text = card.text
+    assert "### Stage stage1" in text and "### Stage stage2" in text and "stages stage1 -> stage2" in text
+    assert "| optimizer steps | 60 |" in text and "| optimizer steps | 7 |" in text
+    assert "applies to the merged model of stage stage1" in text
+    first = build_card(run / "stage1", "model").text
+    assert "### Stage stage2" not in first  # stage 1's model did not go through stage 2

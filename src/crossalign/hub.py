@@ -46,13 +46,13 @@ def check_token(token: str | None = None) -> str:
 def stage_dir_of(output_dir: Path) -> Path:
     """The folder holding model/ and adapter/: OUTPUT_DIR itself, or the last stage of a multi-stage run."""
     from crossalign.cards import CONFIG
-    from crossalign.config import load_config
-    from crossalign.training.config import TrainConfig, stage_configs
+    from crossalign.config import read_yaml
 
     if (output_dir / "model").is_dir() or (output_dir / "adapter").is_dir() or not (output_dir / CONFIG).is_file():
         return output_dir
-    stages = stage_configs(load_config(TrainConfig, output_dir / CONFIG))
-    return output_dir / stages[-1][0] if len(stages) > 1 else output_dir
+    stages = read_yaml(output_dir / CONFIG).get("stages") or []
+    last = stages[-1].get("name") if stages and isinstance(stages[-1], dict) else None
+    return output_dir / str(last) if last else output_dir
 
 
 def pushable_folder(output_dir, which: str | None = None) -> Path:
@@ -66,6 +66,9 @@ def pushable_folder(output_dir, which: str | None = None) -> Path:
     marker = {"model": "config.json", "adapter": "adapter_config.json"}
     if which is None:
         which = "model" if (stage / "model" / marker["model"]).is_file() else "adapter"
+        if which == "adapter" and not (stage / "adapter" / marker["adapter"]).is_file():
+            raise CrossalignError(f"{stage} holds no saved model/ or adapter/: pass the output_dir of a finished "
+                                  "`crossalign train` run")
     folder = stage / which
     if not (folder / marker[which]).is_file():
         if which == "adapter" and (stage / "model" / marker["model"]).is_file():

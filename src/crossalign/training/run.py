@@ -5,7 +5,9 @@ Output layout (one stage: `<output_dir>/`; several: `<output_dir>/<stage>/`):
     checkpoint-N/        Trainer checkpoints (LM via save_pretrained + alignment heads), for --resume
     model/               the final LM: merged weights, loadable by plain transformers, lm-eval, vLLM
     adapter/             (LoRA) the adapter alone; `crossalign merge` rebuilds model/ from it
+                         (both with a model card, README.md: crossalign/cards.py)
     metrics.json         every logged step (losses per term, tokens/s, peak memory) and the data counts
+    runs/                TensorBoard event files with `training.report_to: tensorboard`
 
 A stage runs in visible phases (the layout of torchtune's recipes), each given only its part of the config:
 `load_model` (model), `resolve_layer` (objectives, data), `setup_model` (model: LoRA, checkpointing),
