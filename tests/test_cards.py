@@ -158,3 +158,20 @@ def test_a_later_stage_card_lists_every_stage_and_its_adapter_base(tmp_path):
     assert "applies to the merged model of stage stage1" in text
     first = build_card(run / "stage1", "model").text
     assert "### Stage stage2" not in first  # stage 1's model did not go through stage 2
+
+
+def test_license_of_a_hub_base_comes_from_its_hub_card_or_is_reported_missing(monkeypatch):
+    import huggingface_hub
+
+    from crossalign.cards import base_license
+
+    class Api:
+        def model_info(self, name, timeout=None):
+            if name == "meta-llama/Llama-3.2-1B":
+                return type("Info", (), {"card_data": huggingface_hub.ModelCardData(license="llama3.2")})()
+            raise OSError("unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", Api)
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
+    assert base_license("meta-llama/Llama-3.2-1B") == ("llama3.2", "the Hub card of meta-llama/Llama-3.2-1B")
+    assert base_license("someone/offline-model")[0] is None

@@ -79,11 +79,15 @@ def base_license(name: str) -> tuple[str | None, str]:
         readme = (path if path.is_dir() else path.parent) / CARD
         meta = (metadata_load(readme) or {}) if readme.is_file() else {}
         return meta.get("license"), str(readme)
-    try:  # a Hub id: its card, from the cache or the Hub (HF_HUB_OFFLINE=1 makes this a cache lookup)
-        from huggingface_hub import ModelCard
+    from huggingface_hub import HfApi, try_to_load_from_cache
 
-        return ModelCard.load(name).data.license, f"the Hub card of {name}"
-    except Exception as e:  # unreachable, gated, no card: the card says the license was not found
+    try:  # a Hub id: its card from the local Hub cache, else one request (hf_hub_download would retry for ~30 s)
+        cached = try_to_load_from_cache(name, CARD)
+        if isinstance(cached, str):
+            return (metadata_load(cached) or {}).get("license"), f"the Hub card of {name}"
+        card = HfApi().model_info(name, timeout=10).card_data
+        return (card.license if card else None), f"the Hub card of {name}"
+    except Exception as e:  # offline, gated, no such repo: the card says the license was not found
         log.info("license of %s not found (%s)", name, type(e).__name__)
         return None, f"the Hub card of {name} (not reachable)"
 
