@@ -164,3 +164,26 @@ def test_lm_eval_reproduces_crossalign_per_item(exports, shared_data, tiny_gemma
             compared += 1
         assert out["results"][task_id]["acc,none"] == pytest.approx(ours.metrics["acc"])
     assert compared == 30
+
+
+def test_export_from_hub_data(shared_data, tmp_path, monkeypatch):
+    """--hub: the items come through the task's Hub reader (here a folder in a Hub dataset's layout), English
+    demonstrations included, and the export holds crossalign's requests on them."""
+    import dataclasses
+
+    from test_eval_tasks import _write_hub_folder
+
+    xsc = TASKS["xstorycloze"]
+    configs = {lang: {split: [{k: v for k, v in d.items() if k != "id"} for d in load_split(xsc, lang, split, shared_data).docs[:n]]
+                      for split, n in (("eval", 3), ("train", 8))} for lang in ("sw", "en")}
+    hub_task = dataclasses.replace(xsc, source=dataclasses.replace(xsc.source, hub=_write_hub_folder(tmp_path / "hub", configs)))
+    monkeypatch.setitem(TASKS, "xstorycloze", hub_task)
+    monkeypatch.setattr(get_eval_task("xstorycloze"), "definition", hub_task)
+    monkeypatch.setenv("CROSSALIGN_DATA", str(shared_data))  # --hub wins over a local folder
+    out = tmp_path / "tasks"
+    assert main(["export-lm-eval", "--tasks", "xstorycloze", "--langs", "sw", "--shots", "2", "--hub", "--output", str(out)]) == 0
+    docs = load_split(hub_task, "sw", "eval", None).docs
+    pool = load_split(hub_task, "en", "train", None).docs
+    rows = _rows(out / "data" / "crossalign_xstorycloze_cross_sw_2shot.jsonl")
+    assert [[(r["context"], " " + c) for c in r["choices"]] for r in rows] == build_requests(hub_task, docs, "cross", "sw", 2, 0, pool)
+    assert len(rows) == 3 and json.loads((out / MARKER).read_text())["data"] == "hub"
