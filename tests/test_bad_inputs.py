@@ -106,6 +106,8 @@ CASES = [
     ("eval: split that does not exist", ["eval", "--model", "{model}", "--tasks", "xcopa", "--split", "validation2", "--output", "{root}/e4.json"], "validation2"),
     ("eval: model folder that is not a model", ["eval", "--model", "{root}/nomodel", "--tasks", "xcopa", "--output", "{root}/e5.json"], "nomodel"),
     ("eval: bad shots", ["eval", "--model", "{model}", "--tasks", "xcopa", "--shots", "five", "--output", "{root}/e6.json"], "shots"),
+    ("export-lm-eval: not a multiple-choice task", ["export-lm-eval", "--tasks", "flores", "--langs", "sw", "--output", "{root}/x1"], "multiple-choice"),
+    ("export-lm-eval: output holds files", ["export-lm-eval", "--tasks", "xcopa", "--output", "{root}/other_files"], "--overwrite"),
     ("analyze: language missing from data", ["analyze", "--model", "{model}", "--langs", "zul,xho", "--data", "flores200:dev", "--output", "{root}/a1"], "xho"),
     ("analyze: limit larger than data", ["analyze", "--model", "{model}", "--langs", "deu", "--limit", "5000", "--data", "flores200:dev", "--output", "{root}/a2"], "5000"),
     ("analyze: pivot not in data", ["analyze", "--model", "{model}", "--langs", "deu", "--pivot", "xho", "--data", "flores200:dev", "--output", "{root}/a3"], "xho"),

@@ -17,6 +17,7 @@ from crossalign.errors import CrossalignError
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("crossalign.training.cli", "train a model with a recipe (afp, alignx, sft, contrastive) or a YAML file"),
     "eval": ("crossalign.evaluation.cli", "cross-lingual / in-language ICL and few-shot translation"),
+    "export-lm-eval": ("crossalign.evaluation.lm_eval_export", "write the multiple-choice eval cells as lm-evaluation-harness tasks"),
     "compare": ("crossalign.evaluation.compare", "per-language deltas between two eval results files"),
     "analyze": ("crossalign.analysis.cli", "layer-wise alignment analysis: similarity, retrieval, MEXA, plots"),
     "demo": ("crossalign.demo", "the whole story on the embedded model: analyse, align, evaluate, report"),
