@@ -58,6 +58,7 @@ def test_yamls_name_every_cell_and_group(exports):
         assert c["target_delimiter"] == " " and c["num_fewshot"] == 0 and c["test_split"] == "test"
         assert [m["metric"] for m in c["metric_list"]] == ["acc", "acc_norm", "acc_bytes"]
         assert (folder / c["dataset_kwargs"]["data_file"]).is_file()
+        assert c["tag"] == ["_".join(c["task"].split("_")[:4])]  # crossalign_xcopa_cross_<lang>
     groups = {n: c for n, c in configs.items() if "group" in c}
     assert groups["crossalign_xcopa_cross_3shot_seed1"]["task"] == ["crossalign_xcopa_cross_sw_3shot_seed1",
                                                                     "crossalign_xcopa_cross_et_3shot_seed1"]
@@ -164,6 +165,10 @@ def test_lm_eval_reproduces_crossalign_per_item(exports, shared_data, tiny_gemma
             compared += 1
         assert out["results"][task_id]["acc,none"] == pytest.approx(ours.metrics["acc"])
     assert compared == 30
+    # the language tag (the issue's `crossalign_xcopa_cross_sw`) selects that language's tasks at every shot count
+    assert set(manager.match_tasks(["crossalign_xcopa_cross_sw"])) == {"crossalign_xcopa_cross_sw"}
+    assert set(manager.load(["crossalign_xcopa_cross_sw"])["tasks"]) == {
+        "crossalign_xcopa_cross_sw_0shot", "crossalign_xcopa_cross_sw_3shot", "crossalign_xcopa_cross_sw_3shot_seed1"}
 
 
 def test_export_from_hub_data(shared_data, tmp_path, monkeypatch):

@@ -5,8 +5,9 @@
     lm_eval --model hf --model_args pretrained=MODEL --include_path lm_eval_tasks \
         --tasks crossalign_xcopa_cross_5shot
 
-One task per cell, `crossalign_<task>_<protocol>_<lang>_<k>shot` (`_seed<s>` for a seed other than 0), and
-one group per (task, protocol, shots, seed) over the languages, `crossalign_<task>_<protocol>_<k>shot`,
+One task per cell, `crossalign_<task>_<protocol>_<lang>_<k>shot` (`_seed<s>` for a seed other than 0), tagged
+`crossalign_<task>_<protocol>_<lang>` (e.g. `--tasks crossalign_xcopa_cross_sw`: every exported shot count and
+seed of Swahili), and one group per (task, protocol, shots, seed) over the languages, `crossalign_<task>_<protocol>_<k>shot`,
 whose score is the plain mean over languages as in crossalign's summary.
 
 Why the items are exported with their contexts already built, instead of a `utils.py` that rebuilds
@@ -118,6 +119,12 @@ def task_name(cell: Cell) -> str:
     return f"crossalign_{cell.task}_{cell.protocol}_{cell.lang}_{cell.shots}shot" + (f"_seed{cell.seed}" if cell.seed else "")
 
 
+def language_tag(cell: Cell) -> str:
+    """`crossalign_<task>_<protocol>_<lang>`: an lm-eval tag on the language's tasks, so `--tasks` with it runs
+    that language at every exported shot count and seed (each still reported on its own)."""
+    return f"crossalign_{cell.task}_{cell.protocol}_{cell.lang}"
+
+
 def group_name(cell: Cell) -> str:
     return f"crossalign_{cell.task}_{cell.protocol}_{cell.shots}shot" + (f"_seed{cell.seed}" if cell.seed else "")
 
@@ -166,6 +173,7 @@ def task_config(task: MultipleChoice, cell: Cell, data_file: str) -> str:
         fields = {"doc_to_text": "context", "doc_to_choice": "choices", "doc_to_target": "label"}
     config = {
         "task": task_name(cell),
+        "tag": [language_tag(cell)],
         "dataset_kwargs": {"data_file": data_file},
         "test_split": "test",
         "output_type": "multiple_choice",
