@@ -20,12 +20,10 @@ from crossalign.evaluation.translation import TEMPLATES
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(EvalOptions)}
 
 
-def add_arguments(p) -> None:
-    d = _DEFAULTS
-    p.add_argument("--model", required=True, help="Hub id, folder, .gguf file, LoRA adapter folder or gemma-3-270m")
+def add_item_arguments(p, d: dict, tasks_help: str) -> None:
+    """The options that select the items (shared with `crossalign export-lm-eval`); `d`: the defaults."""
     p.add_argument("--tasks", default=d["tasks"],
-                   help=f"comma-separated: {', '.join(TASKS)}, flores (translation), bpb (bits per byte of FLORES text) "
-                        f"(default: {d['tasks']})")
+                   help=f"{tasks_help} (default: {d['tasks']})")
     p.add_argument("--langs", default=d["langs"],
                    help="comma-separated language codes (sw, swh, swh_Latn, Swahili); default: every language of each task")
     p.add_argument("--shots", default=d["shots"], help="comma-separated numbers of demonstrations, e.g. 0,5")
@@ -36,6 +34,12 @@ def add_arguments(p) -> None:
     p.add_argument("--split", default=d["split"], help="score this split instead of each task's test split")
     p.add_argument("--data-dir", default=d["data_dir"], help="local data folder (layout of shared/data); default: $CROSSALIGN_DATA, ../shared/data, else the Hub")
     p.add_argument("--hub", action="store_true", help="read the tasks from their Hub datasets even if a local folder exists")
+
+
+def add_arguments(p) -> None:
+    d = _DEFAULTS
+    p.add_argument("--model", required=True, help="Hub id, folder, .gguf file, LoRA adapter folder or gemma-3-270m")
+    add_item_arguments(p, d, tasks_help=f"comma-separated: {', '.join(TASKS)}, flores (translation), bpb (bits per byte of FLORES text)")
     p.add_argument("--output", default=d["output"], help="results JSON (predictions .jsonl and .md beside it)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing results file instead of resuming it")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (about 2x faster on CPUs with avx512_bf16)")

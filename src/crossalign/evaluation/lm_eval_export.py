@@ -36,6 +36,7 @@ import json
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
+from crossalign.evaluation.cli import add_item_arguments
 from crossalign.evaluation.evaluator import EvalOptions, get_eval_task, plan
 from crossalign.evaluation.icl import MultipleChoice
 from crossalign.evaluation.protocol import Cell
@@ -95,16 +96,7 @@ class ExportRun:
 def add_arguments(p) -> None:
     d = {f.name: f.default for f in dataclasses.fields(ExportOptions)}
     p.add_argument("--output", required=True, help="folder to write (pass it to lm_eval --include_path)")
-    p.add_argument("--tasks", default=d["tasks"], help=f"comma-separated multiple-choice tasks (default: {d['tasks']})")
-    p.add_argument("--langs", default=d["langs"], help="comma-separated language codes; default: every language of each task")
-    p.add_argument("--shots", default=d["shots"], help="comma-separated numbers of demonstrations, e.g. 0,5")
-    p.add_argument("--protocol", default=d["protocol"],
-                   help="cross (English demonstrations and template) and/or native (in-language); comma-separated")
-    p.add_argument("--seeds", default=d["seeds"], help="demonstration seeds, comma-separated (one task per seed)")
-    p.add_argument("--limit", type=int, default=d["limit"], help="export only the first N items per language")
-    p.add_argument("--split", default=d["split"], help="export this split instead of each task's test split")
-    p.add_argument("--data-dir", default=d["data_dir"], help="local data folder (layout of shared/data); default: $CROSSALIGN_DATA, ../shared/data, else the Hub")
-    p.add_argument("--hub", action="store_true", help="read the tasks from their Hub datasets even if a local folder exists")
+    add_item_arguments(p, d, tasks_help="comma-separated multiple-choice tasks")  # the same selection as `crossalign eval`
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output")
 
 
