@@ -25,8 +25,11 @@ def _run(model_dir, tmp, tag, objective, batch, accum, nproc):
     out = tmp / f"{tag}.pt"
     cmd = [sys.executable]
     if nproc > 1:
-        cmd += ["-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_addr=127.0.0.1",
-                f"--master_port={_free_port()}"]
+        # --max-restarts=1: gloo rarely aborts natively while connecting ("terminate called without an active
+        # exception", SIGABRT, seen once in CI); torchrun's elastic restart reruns the whole deterministic step,
+        # and a real failure fails twice.
+        cmd += ["-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--max-restarts=1",
+                "--master_addr=127.0.0.1", f"--master_port={_free_port()}"]
     cmd += [str(WORKER), "--model", str(model_dir), "--objective", objective, "--batch", str(batch),
             "--accum", str(accum), "--out", str(out), "--workdir", str(tmp / f"work-{tag}")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{REPO / 'tests'}{os.pathsep}{REPO / 'src'}"}

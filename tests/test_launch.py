@@ -57,7 +57,16 @@ def launch(recipe: Path, out: Path, nproc: int, *overrides: str, force_fsdp: boo
         path.insert(0, str(FORCE_FSDP))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]),
            "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+    if nproc > 1 and proc.returncode != 0 and GLOO_ABORT in proc.stderr:
+        # gloo rarely aborts natively while the ranks connect (seen once in CI); not crossalign's failure, so
+        # the launch is repeated once from scratch (torchrun's --max-restarts would meet our own output folder).
+        shutil.rmtree(out, ignore_errors=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+    return proc
+
+
+GLOO_ABORT = "terminate called without an active exception"
 
 
 def losses(out: Path) -> dict[int, float]:
