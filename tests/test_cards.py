@@ -165,8 +165,14 @@ def test_license_of_a_hub_base_comes_from_its_hub_card_or_is_reported_missing(mo
 
     from crossalign.cards import base_license
 
+    from crossalign.cards import _hub_license
+
+    _hub_license.cache_clear()
+    asked = []
+
     class Api:
         def model_info(self, name, timeout=None):
+            asked.append(name)
             if name == "meta-llama/Llama-3.2-1B":
                 return type("Info", (), {"card_data": huggingface_hub.ModelCardData(license="llama3.2")})()
             raise OSError("unreachable")
@@ -175,3 +181,6 @@ def test_license_of_a_hub_base_comes_from_its_hub_card_or_is_reported_missing(mo
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
     assert base_license("meta-llama/Llama-3.2-1B") == ("llama3.2", "the Hub card of meta-llama/Llama-3.2-1B")
     assert base_license("someone/offline-model")[0] is None
+    assert base_license("someone/offline-model")[0] is None  # a LoRA stage's second card: no second request
+    assert asked == ["meta-llama/Llama-3.2-1B", "someone/offline-model"]
+    _hub_license.cache_clear()

@@ -15,6 +15,7 @@ adds files or folders from elsewhere.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -79,6 +80,13 @@ def base_license(name: str) -> tuple[str | None, str]:
         readme = (path if path.is_dir() else path.parent) / CARD
         meta = (metadata_load(readme) or {}) if readme.is_file() else {}
         return meta.get("license"), str(readme)
+    return _hub_license(str(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _hub_license(name: str) -> tuple[str | None, str]:
+    # Once per process: a LoRA stage writes two cards (model/ and adapter/), and an offline Hub base would
+    # otherwise wait out the request's timeout for each.
     from huggingface_hub import HfApi, try_to_load_from_cache
 
     try:  # a Hub id: its card from the local Hub cache, else one request (hf_hub_download would retry for ~30 s)
