@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.output_name}.json").write_text(json.dumps(out, indent=1) + "\n")
-    md = [f"# Cost of the geometries in `crossalign analyze`", "", f"Work: {out['work']}.",
+    md = ["# Cost of the geometries in `crossalign analyze`", "", f"Work: {out['work']}.",
           f"Machine: {out['machine']['cpu']}, flags {' '.join(out['machine']['cpu_flags'])}, 2 threads, "
           f"load {out['machine']['load_avg']}.", "",
           "| run (vectors from the cache) | geometries | analysis seconds (median of %d, cells read from disk) | metric seconds (median) |"

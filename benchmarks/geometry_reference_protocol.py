@@ -8,7 +8,7 @@ at layers 4, 9, 11 and 13, raw / global / per-language.
 (`crossalign analyze` itself never estimates statistics on scored sentences; this script splits the 200
 into 100 for statistics and 100 scored, as the reference did, to check agreement.)
 """
-import json, sys, torch, yaml
+import json, sys, yaml
 from pathlib import Path
 from crossalign.analysis.alignment import load_pairs, _pivot_texts
 from crossalign.data.paths import resolve_data_dir

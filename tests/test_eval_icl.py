@@ -78,7 +78,6 @@ def test_cross_protocol_is_english_demos_and_template_on_a_target_item(shared_da
 
 
 def test_accuracy_metrics():
-    task = TASKS["xcopa"]
     docs = [{"id": "a", "premise": "P.", "question": "cause", "choice1": "Short.", "choice2": "A much longer one.", "label": 1},
             {"id": "b", "premise": "P.", "question": "cause", "choice1": "X.", "choice2": "Y.", "label": 0}]
     # item a: sum favours choice 0, per-character normalisation favours the long choice 1
