@@ -160,6 +160,20 @@ def test_a_later_stage_card_lists_every_stage_and_its_adapter_base(tmp_path):
     assert "### Stage stage2" not in first  # stage 1's model did not go through stage 2
 
 
+def test_license_of_a_hub_base_is_read_from_the_local_hub_cache_first(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    from crossalign.cards import _hub_license, base_license
+
+    _hub_license.cache_clear()
+    readme = tmp_path / "README.md"
+    readme.write_text("---\nlicense: apache-2.0\n---\n# Qwen\n", encoding="utf-8")
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: str(readme))
+    monkeypatch.setattr(huggingface_hub, "HfApi", None)  # no request may be made
+    assert base_license("Qwen/Qwen2.5-0.5B") == ("apache-2.0", "the Hub card of Qwen/Qwen2.5-0.5B")
+    _hub_license.cache_clear()
+
+
 def test_license_of_a_hub_base_comes_from_its_hub_card_or_is_reported_missing(monkeypatch):
     import huggingface_hub
 

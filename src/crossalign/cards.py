@@ -88,6 +88,7 @@ def _hub_license(name: str) -> tuple[str | None, str]:
     # Once per process: a LoRA stage writes two cards (model/ and adapter/), and an offline Hub base would
     # otherwise wait out the request's timeout for each.
     from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.repocard import metadata_load
 
     try:  # a Hub id: its card from the local Hub cache, else one request (hf_hub_download would retry for ~30 s)
         cached = try_to_load_from_cache(name, CARD)
