@@ -330,16 +330,18 @@ def paired_eval(m: Measured, ref: Measured, args) -> dict:
     return res
 
 
-def paired_retrieval(m: Measured, ref: Measured, layer: int) -> dict:
-    """P@1 change at the training layer in every geometry, paired over FLORES sentences: {geometry: interval}."""
+def paired_retrieval(m: Measured, ref: Measured, layer: int) -> tuple[dict, dict]:
+    """P@1 change in points at the training layer in every geometry, paired over FLORES sentences:
+    ({geometry: interval of the mean over languages}, {geometry: {language: interval}})."""
     from crossalign.analysis.report import paired_reason, retrieval_interval
 
     a, b = ref.analysis, m.analysis
     if paired_reason(a, b):
-        return {}
+        return {}, {}
     langs = [lang for lang in a["languages"] if lang in b["languages"]]
-    return {g: retrieval_interval(a, b, g, layer, langs).average.scaled(100).to_dict()
-            for g in a.get("geometries", []) if g in b.get("geometries", [])}
+    res = {g: retrieval_interval(a, b, g, layer, langs) for g in a.get("geometries", []) if g in b.get("geometries", [])}
+    return ({g: r.average.scaled(100).to_dict() for g, r in res.items()},
+            {g: {lang: iv.scaled(100).to_dict() for lang, iv in r.groups.items()} for g, r in res.items()})
 
 
 def add_paired_eval(results: dict[str, list[dict]], measured: dict[Path, Measured], out: Path, args) -> None:
@@ -356,7 +358,7 @@ def add_paired_eval(results: dict[str, list[dict]], measured: dict[Path, Measure
                 if seed in ref_seeds:
                     mine, theirs = measured[run_dir(out, method, seed)], measured[run_dir(out, ref, seed)]
                     done[ref] = paired_eval(mine, theirs, args)
-                    done[ref]["retrieval"] = paired_retrieval(mine, theirs, r["layer"])
+                    done[ref]["retrieval"], done[ref]["retrieval_by_language"] = paired_retrieval(mine, theirs, r["layer"])
 
 
 def _seed(method: str, i: int, args) -> str:
@@ -427,10 +429,11 @@ def targets(results: dict[str, list[dict]], args) -> list[dict]:
         iv = paired.get("base", {}).get("retrieval", {}).get(g)
         add(f"{label} P@1, mean over languages, at the aligned layer", f">= {aims[0]}", mean,
             lambda m, _, a=aims[0]: m >= a, flores, iv)
+        by_lang = paired.get("base", {}).get("retrieval_by_language", {}).get(g, {})
         for lang, aim in (("swh_Latn", aims[1]), ("est_Latn", aims[2])):
             v = langs.get(lang)
             add(f"{label} P@1, {lang.split('_')[0]}, at the aligned layer", f">= {aim}", None if v is None else 100 * v,
-                lambda m, _, a=aim: m >= a, flores)
+                lambda m, _, a=aim: m >= a, flores, by_lang.get(lang))
     bb, mb = (base or {}).get("bpb", {}), (best or {}).get("bpb", {})
     rel = {lang: 100 * (mb[lang] / bb[lang] - 1) for lang in mb if bb.get(lang)}
     bpb_iv = ((paired.get("base", {}).get("bpb", {}).get("avg") or {}).get("groups") or {}).get("eng_Latn")

@@ -52,6 +52,10 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
     assert len(tg) == 13 and all({"aim", "measured", "interval", "met", "command", "split"} <= set(t) for t in tg)
     assert all(isinstance(t["met"], bool) == (t["measured"] is not None) for t in tg) and all(t["method"] == "alignx" for t in tg)
     assert [t["measured"] for t in tg if "est," in t["target"]] == [None, None]  # Estonian was not analysed here
+    swh = [t for t in tg if "P@1, swh," in t["target"]]  # a single language's target carries its own paired interval
+    by_lang = res["alignx"][0]["paired_eval"]["base"]["retrieval_by_language"]
+    assert [t["interval"] for t in swh] == [by_lang["raw"]["swh_Latn"], by_lang["per-language"]["swh_Latn"]]
+    assert swh[0]["interval"]["n"] == 6 and swh[0]["interval"]["resamples"] == 1000
     assert next(t for t in tg if t["target"].startswith("raw-cosine P@1, mean"))["measured"] == pytest.approx(
         100 * sum(res["alignx"][0]["p_at_1"].values()) / 2)
     # a second call reuses every finished piece (training, analysis cells, eval cells) and rewrites the tables
