@@ -44,7 +44,7 @@ from crossalign.config import load_config
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.compare import NotPaired, load_run, paired_block
 from crossalign.evaluation.evaluator import EvalOptions, EvalRun, evaluate
-from crossalign.evaluation.results import software_versions
+from crossalign.evaluation.results import load_results, software_versions
 from crossalign.recipes import recipe_path
 from crossalign.training.config import TrainConfig
 from crossalign.training.run import run_training
@@ -134,6 +134,8 @@ class Measured:
 
 
 def measure(model: str, d: Path, args) -> Measured:
+    if model != args.model and not any((Path(model) / f).is_file() for f in ("config.json", "adapter_config.json")):
+        return read_back(d, args)  # weights deleted (or results restored from docs/results): read, not re-measured
     analysis = run_analysis(analysis_config(model=model, data="flores200:devtest", langs=args.langs, limit=args.analysis_limit,
                                             output=str(d / "analysis"), data_dir=args.data_dir))
     icl = {}
@@ -148,6 +150,25 @@ def measure(model: str, d: Path, args) -> Measured:
     bpb = evaluate(EvalOptions(model=model, tasks="bpb", langs="eng," + args.langs, limit=args.bpb_limit,
                                output=str(d / "bpb.json"), data_dir=args.data_dir))
     return Measured(analysis.result, icl, mt, bpb)
+
+
+def read_back(d: Path, args) -> Measured:
+    """A trained method whose model folder is gone (deleted to save disk, or a run restored from docs/results
+    on another machine): its finished measurement files are read as they are, never re-measured on other
+    weights; a measurement this run asks for and the files lack is an error naming the way out."""
+    def done(path: Path, limit: int | None) -> EvalRun:
+        data = load_results(path) if path.is_file() else None
+        if data is None or not _limited(data["summary"], limit):
+            raise CrossalignError(f"{d.name}: the model folder is gone and {path.name} lacks this run's measurement "
+                                  f"(limit {limit}); restore {d / 'train'} or delete it to retrain")
+        return EvalRun(path, data["cells"], data["summary"], [], [])
+    ana = d / "analysis" / "analysis.json"
+    if not ana.is_file():
+        raise CrossalignError(f"{d.name}: the model folder is gone and {ana} is missing; restore {d / 'train'} or delete it to retrain")
+    icl = {int(s): done(d / f"icl-{s}shot.json", _icl_limit(args, int(s))) for s in args.shots.split(",")}
+    mt = done(d / "mt.json", args.mt_limit) if args.mt_limit else None
+    print(f"{d.name}: model folder gone; reading its finished measurements", file=sys.stderr, flush=True)
+    return Measured(json.loads(ana.read_text(encoding="utf-8")), icl, mt, done(d / "bpb.json", args.bpb_limit))
 
 
 # ----------------------------------------------------------------------------------------- the tables

@@ -60,6 +60,16 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
         100 * sum(res["alignx"][0]["p_at_1"].values()) / 2)
     # a second call reuses every finished piece (training, analysis cells, eval cells) and rewrites the tables
     assert _load().main(argv) == 0
+    # a model folder deleted after its measurements: they are read back, the same numbers come out
+    import shutil
+    shutil.rmtree(out / "alignx-s0" / "train" / "stage2" / "model")
+    assert _load().main(argv) == 0
+    again = json.loads((out / "results.json").read_text())["results"]
+    assert again["alignx"][0]["p_at_1"] == res["alignx"][0]["p_at_1"] and again["alignx"][0]["icl"] == res["alignx"][0]["icl"]
+    assert again["alignx"][0]["paired_eval"]["base"]["mt"] == res["alignx"][0]["paired_eval"]["base"]["mt"]
+    # ...unless this run asks for a measurement they never made
+    with pytest.raises(Exception, match="model folder is gone"):
+        _load().main([*argv, "--bpb-limit", "3"])
 
 
 def test_variants_train_their_family_recipe_with_their_overrides(tmp_path, monkeypatch):
