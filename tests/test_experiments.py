@@ -56,6 +56,9 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
     by_lang = res["alignx"][0]["paired_eval"]["base"]["retrieval_by_language"]
     assert [t["interval"] for t in swh] == [by_lang["raw"]["swh_Latn"], by_lang["per-language"]["swh_Latn"]]
     assert swh[0]["interval"]["n"] == 6 and swh[0]["interval"]["resamples"] == 1000
+    worst = next(t for t in tg if t["target"].startswith("worst language"))  # names its language, with that one's interval
+    lang = worst["target"].split("(")[1].split(")")[0]
+    assert worst["interval"] == res["alignx"][0]["paired_eval"]["base"]["bpb"]["avg"]["groups"][lang]
     assert next(t for t in tg if t["target"].startswith("raw-cosine P@1, mean"))["measured"] == pytest.approx(
         100 * sum(res["alignx"][0]["p_at_1"].values()) / 2)
     # a second call reuses every finished piece (training, analysis cells, eval cells) and rewrites the tables
