@@ -38,6 +38,7 @@ from pathlib import Path
 from crossalign import languages
 from crossalign.analysis.cli import analysis_config, run_analysis
 from crossalign.analysis.geometry import GEOMETRIES
+from crossalign.analysis.report import load_result, paired_reason, retrieval_interval
 # paired intervals on the evaluation numbers (the same code as `crossalign compare`)
 from crossalign.bootstrap import MARKER_NOTE, RESAMPLES, Interval
 from crossalign.config import load_config
@@ -162,13 +163,13 @@ def read_back(d: Path, args) -> Measured:
             raise CrossalignError(f"{d.name}: the model folder is gone and {path.name} lacks this run's measurement "
                                   f"(limit {limit}); restore {d / 'train'} or delete it to retrain")
         return EvalRun(path, data["cells"], data["summary"], [], [])
-    ana = d / "analysis" / "analysis.json"
-    if not ana.is_file():
-        raise CrossalignError(f"{d.name}: the model folder is gone and {ana} is missing; restore {d / 'train'} or delete it to retrain")
+    if not (d / "analysis" / "analysis.json").is_file():
+        raise CrossalignError(f"{d.name}: the model folder is gone and {d / 'analysis'} was never written; "
+                              f"restore {d / 'train'} or delete it to retrain")
     icl = {int(s): done(d / f"icl-{s}shot.json", _icl_limit(args, int(s))) for s in args.shots.split(",")}
     mt = done(d / "mt.json", args.mt_limit) if args.mt_limit else None
     print(f"{d.name}: model folder gone; reading its finished measurements", file=sys.stderr, flush=True)
-    return Measured(json.loads(ana.read_text(encoding="utf-8")), icl, mt, done(d / "bpb.json", args.bpb_limit))
+    return Measured(load_result(d / "analysis"), icl, mt, done(d / "bpb.json", args.bpb_limit))
 
 
 # ----------------------------------------------------------------------------------------- the tables
@@ -354,8 +355,6 @@ def paired_eval(m: Measured, ref: Measured, args) -> dict:
 def paired_retrieval(m: Measured, ref: Measured, layer: int) -> tuple[dict, dict]:
     """P@1 change in points at the training layer in every geometry, paired over FLORES sentences:
     ({geometry: interval of the mean over languages}, {geometry: {language: interval}})."""
-    from crossalign.analysis.report import paired_reason, retrieval_interval
-
     a, b = ref.analysis, m.analysis
     if paired_reason(a, b):
         return {}, {}
