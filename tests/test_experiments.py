@@ -58,7 +58,9 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
     assert swh[0]["interval"]["n"] == 6 and swh[0]["interval"]["resamples"] == 1000
     worst = next(t for t in tg if t["target"].startswith("worst language"))  # names its language, with that one's interval
     lang = worst["target"].split("(")[1].split(")")[0]
-    assert worst["interval"] == res["alignx"][0]["paired_eval"]["base"]["bpb"]["avg"]["groups"][lang]
+    iv, base_bpb = res["alignx"][0]["paired_eval"]["base"]["bpb"]["avg"]["groups"][lang], res["base"][0]["bpb"][lang]
+    assert worst["interval"]["delta"] == pytest.approx(100 * iv["delta"] / base_bpb) == pytest.approx(worst["measured"])
+    assert worst["interval"]["low"] == pytest.approx(100 * iv["low"] / base_bpb) and worst["interval"]["n"] == iv["n"]
     assert next(t for t in tg if t["target"].startswith("raw-cosine P@1, mean"))["measured"] == pytest.approx(
         100 * sum(res["alignx"][0]["p_at_1"].values()) / 2)
     # a second call reuses every finished piece (training, analysis cells, eval cells) and rewrites the tables
