@@ -459,7 +459,7 @@ def targets(results: dict[str, list[dict]], args) -> list[dict]:
     rel = {lang: 100 * (mb[lang] / bb[lang] - 1) for lang in mb if bb.get(lang)}
     groups = (paired.get("base", {}).get("bpb", {}).get("avg") or {}).get("groups") or {}
     # the paired bits-per-byte intervals in the aims' unit, % of base's value
-    bpb_ivs = {lang: {**iv, **{k: 100 * iv[k] / bb[lang] for k in ("delta", "low", "high")}}
+    bpb_ivs = {lang: Interval(**{k: v for k, v in iv.items() if k != "excludes_zero"}).scaled(100 / bb[lang]).to_dict()
                for lang, iv in groups.items() if iv and bb.get(lang)}
     worst = max(rel, key=rel.get) if rel else None
     add("English bits per byte, change vs base (%)", "<= +1%", rel.get("eng_Latn"), lambda m, _: m <= 1.0,
