@@ -46,6 +46,7 @@ from crossalign.errors import CrossalignError
 from crossalign.evaluation.compare import NotPaired, load_run, paired_block
 from crossalign.evaluation.evaluator import EvalOptions, EvalRun, evaluate
 from crossalign.evaluation.results import load_results, software_versions
+from crossalign.models import is_model_folder
 from crossalign.recipes import recipe_path
 from crossalign.training.config import TrainConfig
 from crossalign.training.run import run_training
@@ -135,7 +136,7 @@ class Measured:
 
 
 def measure(model: str, d: Path, args) -> Measured:
-    if model != args.model and not any((Path(model) / f).is_file() for f in ("config.json", "adapter_config.json")):
+    if model != args.model and not is_model_folder(model):
         return read_back(d, args)  # weights deleted (or results restored from docs/results): read, not re-measured
     analysis = run_analysis(analysis_config(model=model, data="flores200:devtest", langs=args.langs, limit=args.analysis_limit,
                                             output=str(d / "analysis"), data_dir=args.data_dir))

@@ -100,6 +100,12 @@ def _looks_like_hub_id(name: str) -> bool:
     return bool(_HUB_ID.match(name)) and not name.endswith(".gguf") and ".." not in name
 
 
+def is_model_folder(path) -> bool:
+    """A save_pretrained model folder (config.json) or a LoRA adapter folder (adapter_config.json)."""
+    path = Path(path)
+    return any((path / f).is_file() for f in ("config.json", "adapter_config.json"))
+
+
 def _locate(name: str) -> tuple[str, str]:
     """(kind, source) with kind in embedded / gguf / adapter / folder / hub; user errors for the rest."""
     name = str(name)

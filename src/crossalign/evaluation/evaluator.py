@@ -186,10 +186,10 @@ def evaluate_cell(task: EvalTask, cell: Cell, model: Model, root: Path | None = 
 
 def load_model(name: str):
     """The model and tokenizer, with a one-line error for a path that is not a model."""
-    from crossalign.models import load_model_and_tokenizer
+    from crossalign.models import is_model_folder, load_model_and_tokenizer
 
     p = Path(name).expanduser()
-    if p.is_dir() and not any((p / f).is_file() for f in ("config.json", "adapter_config.json")):
+    if p.is_dir() and not is_model_folder(p):
         raise CrossalignError(f"{p} is not a model folder (no config.json or adapter_config.json)")
     if p.suffix == ".gguf" and not p.is_file():
         raise CrossalignError(f"model file not found: {p}")
