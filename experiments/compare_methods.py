@@ -367,8 +367,8 @@ def paired_retrieval(m: Measured, ref: Measured, layer: int) -> tuple[dict, dict
 
 
 def add_paired_eval(results: dict[str, list[dict]], measured: dict[Path, Measured], out: Path, args) -> None:
-    """Fill r["paired_eval"][ref] for every run whose reference run (base; sft of the same seed) is measured
-    (`measured`: run folder -> its measurements)."""
+    """Fill r["paired_eval"][ref] for every run whose reference run (base, which has no seed, for every seed; sft
+    of the same seed) is measured (`measured`: run folder -> its measurements)."""
     for method, rs in results.items():
         for i, r in enumerate(rs):
             seed = seeds_of(method, args)[i]
@@ -376,9 +376,9 @@ def add_paired_eval(results: dict[str, list[dict]], measured: dict[Path, Measure
             for ref in EVAL_REFS:
                 if method == ref or (method == "base" and ref == "sft") or ref in done:
                     continue
-                ref_seeds = set(seeds_of(ref, args)[:len(results.get(ref, []))])
-                if seed in ref_seeds:
-                    mine, theirs = measured[run_dir(out, method, seed)], measured[run_dir(out, ref, seed)]
+                ref_seed = seeds_of(ref, args)[0] if ref == "base" else seed
+                if ref_seed in seeds_of(ref, args)[:len(results.get(ref, []))]:
+                    mine, theirs = measured[run_dir(out, method, seed)], measured[run_dir(out, ref, ref_seed)]
                     done[ref] = paired_eval(mine, theirs, args)
                     done[ref]["retrieval"], done[ref]["retrieval_by_language"] = paired_retrieval(mine, theirs, r["layer"])
 

@@ -100,3 +100,18 @@ def test_seeds_for_gives_one_method_its_own_seeds():
     args = type("Args", (), {"seeds": "0", "seeds_for": ["afp-std:0,1"]})()
     assert mod.seeds_of("afp-std", args) == [0, 1]
     assert mod.seeds_of("sft", args) == [0] and mod.seeds_of("base", args) == [0]
+
+
+def test_every_seed_pairs_with_base_and_with_sft_of_its_own_seed(monkeypatch):
+    mod = _load()
+    monkeypatch.setattr(mod, "paired_eval", lambda mine, theirs, args: {"pair": (mine, theirs)})
+    monkeypatch.setattr(mod, "paired_retrieval", lambda mine, theirs, layer: ({}, {}))
+    args = type("Args", (), {"seeds": "0", "seeds_for": ["afp-std:0,1"]})()
+    out = mod.Path("o")
+    results = {"base": [{"layer": 11}], "sft": [{"layer": 11}], "afp-std": [{"layer": 11}, {"layer": 11}]}
+    measured = {out / name: name for name in ("base", "sft-s0", "afp-std-s0", "afp-std-s1")}
+    mod.add_paired_eval(results, measured, out, args)
+    s0, s1 = (r["paired_eval"] for r in results["afp-std"])
+    assert s0["base"]["pair"] == ("afp-std-s0", "base") and s0["sft"]["pair"] == ("afp-std-s0", "sft-s0")
+    assert s1["base"]["pair"] == ("afp-std-s1", "base") and "sft" not in s1  # no sft seed 1 to pair with
+    assert set(results["sft"][0]["paired_eval"]) == {"base"} and results["base"][0]["paired_eval"] == {}
