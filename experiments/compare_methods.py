@@ -376,9 +376,9 @@ def add_paired_eval(results: dict[str, list[dict]], measured: dict[Path, Measure
             for ref in EVAL_REFS:
                 if method == ref or (method == "base" and ref == "sft") or ref in done:
                     continue
-                ref_seed = seeds_of(ref, args)[0] if ref == "base" else seed
-                if ref_seed in seeds_of(ref, args)[:len(results.get(ref, []))]:
-                    mine, theirs = measured[run_dir(out, method, seed)], measured[run_dir(out, ref, ref_seed)]
+                theirs = measured.get(run_dir(out, ref, seed))  # base's folder has no seed: every seed pairs with it
+                if theirs is not None:
+                    mine = measured[run_dir(out, method, seed)]
                     done[ref] = paired_eval(mine, theirs, args)
                     done[ref]["retrieval"], done[ref]["retrieval_by_language"] = paired_retrieval(mine, theirs, r["layer"])
 
