@@ -8,8 +8,6 @@ statistics must be those of the global batch (all anchors and candidates of both
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,26 +18,16 @@ from crossalign.objectives import ContrastiveLoss
 
 sys.path.insert(0, str(Path(__file__).parent))
 import dist_contrastive_worker as worker  # noqa: E402
+from torchrun import torchrun  # noqa: E402
 
 WORKER = Path(worker.__file__)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def rank_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
-    cmd = [
-        # --max-restarts=1: see tests/test_distributed_training.py (a rare native gloo abort while connecting)
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--max-restarts=1",
-        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(WORKER), str(out),
-    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    proc = torchrun(2, [str(WORKER), str(out)], timeout=180, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return [torch.load(out / f"rank{r}.pt") for r in range(2)]
 

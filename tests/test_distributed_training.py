@@ -1,7 +1,7 @@
 """A data-parallel step (torchrun, 2 processes, gloo) equals one process on the concatenated batch."""
 
 import os
-import socket
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,30 +10,22 @@ import pytest
 import torch
 
 from conftest import build_tiny_model
+from torchrun import torchrun
 
 WORKER = Path(__file__).with_name("dist_train_worker.py")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run(model_dir, tmp, tag, objective, batch, accum, nproc):
-    out = tmp / f"{tag}.pt"
-    cmd = [sys.executable]
-    if nproc > 1:
-        # --max-restarts=1: gloo rarely aborts natively while connecting ("terminate called without an active
-        # exception", SIGABRT, seen once in CI); torchrun's elastic restart reruns the whole deterministic step,
-        # and a real failure fails twice.
-        cmd += ["-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--max-restarts=1",
-                "--master_addr=127.0.0.1", f"--master_port={_free_port()}"]
-    cmd += [str(WORKER), "--model", str(model_dir), "--objective", objective, "--batch", str(batch),
-            "--accum", str(accum), "--out", str(out), "--workdir", str(tmp / f"work-{tag}")]
+    out, workdir = tmp / f"{tag}.pt", tmp / f"work-{tag}"
+    args = [str(WORKER), "--model", str(model_dir), "--objective", objective, "--batch", str(batch),
+            "--accum", str(accum), "--out", str(out), "--workdir", str(workdir)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{REPO / 'tests'}{os.pathsep}{REPO / 'src'}"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    if nproc > 1:
+        proc = torchrun(nproc, args, before_retry=lambda: shutil.rmtree(workdir, ignore_errors=True),
+                        env=env, timeout=300)
+    else:
+        proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return torch.load(out)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 import yaml
 
 from conftest import build_tiny_model
+from torchrun import torchrun
 
 REPO = Path(__file__).resolve().parents[1]
 FORCE_FSDP = Path(__file__).with_name("fsdp_on_cpu")
@@ -38,35 +38,19 @@ ENGINES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch(recipe: Path, out: Path, nproc: int, *overrides: str, force_fsdp: bool = False, timeout: int = 600):
     """`torchrun --nproc_per_node N -m crossalign train RECIPE output_dir=OUT ...` (or plain `-m crossalign` for N=1)."""
-    cmd = [sys.executable]
-    if nproc > 1:
-        cmd += ["-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_addr=127.0.0.1",
-                f"--master_port={_free_port()}"]
-    cmd += ["-m", "crossalign", "train", str(recipe), f"output_dir={out}",
+    args = ["-m", "crossalign", "train", str(recipe), f"output_dir={out}",
             f"training.per_device_train_batch_size={GLOBAL_BATCH // nproc}", *overrides]
     path = [str(REPO / "src"), str(REPO / "tests")]
     if force_fsdp:
         path.insert(0, str(FORCE_FSDP))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]),
            "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
-    if nproc > 1 and proc.returncode != 0 and GLOO_ABORT in proc.stderr:
-        # gloo rarely aborts natively while the ranks connect (seen once in CI); not crossalign's failure, so
-        # the launch is repeated once from scratch (torchrun's --max-restarts would meet our own output folder).
-        shutil.rmtree(out, ignore_errors=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
-    return proc
-
-
-GLOO_ABORT = "terminate called without an active exception"
+    if nproc > 1:
+        return torchrun(nproc, args, before_retry=lambda: shutil.rmtree(out, ignore_errors=True),
+                        env=env, timeout=timeout, cwd=REPO)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
 
 
 def losses(out: Path) -> dict[int, float]:
