@@ -18,7 +18,7 @@ from crossalign.training.config import ObjectiveConfig
 from crossalign.training.data import AlignmentCollator
 from crossalign.training.schedule import AlternatingDataset
 from crossalign.training.trainer import AlignmentTrainer
-from crossalign.models import load_tokenizer
+from crossalign.models import apply_lora, load_tokenizer
 
 OBJECTIVES = {
     "afp": dict(lm_weight=1.5, contrastive_weight=1.0, contrastive_input="pairs", layer=1, pooling="mean", temperature=0.1),
@@ -32,6 +32,8 @@ OBJECTIVES = {
 }
 # the chunked LM loss (objectives/causal_lm.py) under DDP: several chunks per micro-batch
 OBJECTIVES["afp-chunked"] = dict(OBJECTIVES["afp"], lm_loss="chunked", lm_loss_chunk_size=8)
+# the KL to the frozen base (objectives/kl_to_base.py): LoRA, the base is the model with its adapter off
+OBJECTIVES["afp-kl"] = dict(OBJECTIVES["afp"], kl_weight=2.0)
 
 
 def synthetic_items(n: int, vocab: int, seed: int = 0) -> list[dict]:
@@ -80,6 +82,13 @@ def main():
     torch.manual_seed(0)
     tok = load_tokenizer(a.model)
     lm = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float64)
+    if OBJECTIVES[a.objective].get("kl_weight"):
+        lm = apply_lora(lm, r=4, dropout=0.0)
+        torch.manual_seed(1)
+        with torch.no_grad():  # LoRA starts as its base (KL 0, no gradient): move it off, the same in every process
+            for name, p in lm.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.2)
     torch.manual_seed(0)  # the language-matching head is initialised identically in every process
     model = AlignmentModel(lm, ObjectiveConfig(**OBJECTIVES[a.objective]), special_ids=[0, 1, 2])
     before = {k: v.detach().clone() for k, v in model.named_parameters()}

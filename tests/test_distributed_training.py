@@ -41,7 +41,8 @@ def model_dir(tmp_path_factory, tiny_tokenizer):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("objective,accum", [("afp", 1), ("afp", 2), ("afp-chunked", 2), ("alignx", 1), ("alignx", 2),
-                                             ("contrastive", 1), ("sft", 2), ("mid-align", 1), ("mid-align", 2)])
+                                             ("contrastive", 1), ("sft", 2), ("mid-align", 1), ("mid-align", 2),
+                                             ("afp-kl", 2)])
 def test_two_processes_equal_one(objective, accum, model_dir, tmp_path):
     # 1 process x batch 8 vs 2 processes x batch 4: the same global batch at every micro-step.
     single = _run(model_dir, tmp_path, "single", objective, batch=8, accum=accum, nproc=1)
@@ -50,6 +51,8 @@ def test_two_processes_equal_one(objective, accum, model_dir, tmp_path):
     assert double["terms"] == single["terms"]
     if objective == "mid-align":  # a task step, then an alignment step
         assert single["terms"] == [["loss_lm"], ["loss_contrastive"]]
+    if objective == "afp-kl":
+        assert single["terms"] == [["loss_contrastive", "loss_kl", "loss_lm"]]
     changed = 0
     for name, u in single["update"].items():
         # float64 weights, but transformers computes the LM cross-entropy in float32

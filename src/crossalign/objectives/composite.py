@@ -10,6 +10,7 @@ The recipes are weightings of the same terms:
 - AlignX stage 1 = lm (translation sequence, all tokens) + contrastive on source/target `spans` at a
                    middle layer + language matching on shifted final-layer span means
 - SFT            = lm only;  contrastive = contrastive on pairs only (the forward stops at the layer)
+- any `pairs` recipe may add kl: the pair sentences' next-token distributions held at the frozen base's
 - mid-align      = lm and contrastive on pairs at the middle layer, in alternating steps (training/schedule.py)
 """
 
@@ -25,6 +26,7 @@ from crossalign.objectives.causal_lm import (
     CHUNKED_FROM_VOCAB, IGNORE_INDEX, LM_LOSS_MODES, causal_lm_loss, chunked_causal_lm_loss, fused_backend, logit_softcap,
 )
 from crossalign.objectives.contrastive import ContrastiveLoss
+from crossalign.objectives.kl_to_base import kl_to_base, next_token_positions, softcapped
 from crossalign.objectives.language_matching import LanguageMatchingLoss
 from crossalign.pooling import pool, span_mean_pool
 
@@ -46,6 +48,7 @@ class AlignmentModel(nn.Module):
             "lm": float(objectives.lm_weight),
             "contrastive": float(objectives.contrastive_weight),
             "language_matching": float(objectives.language_matching_weight),
+            "kl": float(getattr(objectives, "kl_weight", 0.0)),
         }
         self.layer = check_layer(lm, int(objectives.layer)) if self.weights["contrastive"] else None
         self.contrastive = ContrastiveLoss(
@@ -63,6 +66,7 @@ class AlignmentModel(nn.Module):
         if self.language_matching is not None:  # at least fp32, even over bf16 weights
             self.language_matching.to(torch.promote_types(lm.dtype, torch.float32))
         self.lm_loss, self.softcap = resolve_lm_loss(getattr(objectives, "lm_loss", "auto"), lm)
+        self.kl_softcap = self._check_kl(lm) if self.weights["kl"] else None
         self.lm_loss_chunk_size = getattr(objectives, "lm_loss_chunk_size", None)
 
     @property
@@ -75,14 +79,49 @@ class AlignmentModel(nn.Module):
                                       offload=offload)
 
     # ---- terms --------------------------------------------------------------------------------------
-    def _pairs_contrastive(self, batch) -> torch.Tensor:
-        """AFP L_MCL: x and y as standalone sentences in one forward cut at the alignment layer."""
+    def _pairs_terms(self, batch) -> dict[str, torch.Tensor]:
+        """AFP L_MCL: x and y as standalone sentences in one forward cut at the alignment layer; with the KL term,
+        a full forward instead (the same layer's states on the way) and the base's logits with the adapter off."""
         ids = torch.cat([batch["x_input_ids"], batch["y_input_ids"]])
         mask = torch.cat([batch["x_attention_mask"], batch["y_attention_mask"]])
-        h = hidden_states(self.lm, ids, mask, [self.layer])[self.layer]
+        terms = {}
+        if self.weights["kl"]:
+            keep = next_token_positions(mask)
+            rows = keep.nonzero()[:, 0]
+            with capture_hidden_states(self.lm, [self.layer]) as states:
+                logits = self._logits_at(ids, mask, keep)
+            h = states[self.layer]
+            with torch.no_grad(), unwrap(self.lm, peft=False).disable_adapter():
+                base_logits = self._logits_at(ids, mask, keep)
+            terms["kl"] = kl_to_base(logits, base_logits, rows, ids.shape[0])
+        else:
+            h = hidden_states(self.lm, ids, mask, [self.layer])[self.layer]
         vecs = pool(h.float(), ids, mask, self.cfg.pooling, self.special_ids)
         x, y = vecs.chunk(2)
-        return self.contrastive.compute_loss_from_embeddings(x, y)
+        terms["contrastive"] = self.contrastive.compute_loss_from_embeddings(x, y)
+        return terms
+
+    def _logits_at(self, ids, mask, keep) -> torch.Tensor:
+        """The model's final logits (fp32) at the positions `keep` only: the vocabulary projection of the rest
+        (padding, last tokens) is never computed."""
+        base = unwrap(self.lm)
+        out = base.base_model(input_ids=ids, attention_mask=mask, use_cache=False)
+        return softcapped(base.get_output_embeddings()(out.last_hidden_state[keep]), self.kl_softcap)
+
+    @staticmethod
+    def _check_kl(lm: nn.Module) -> float | None:
+        """The final-logit soft-cap the KL term reproduces; refuses a model it cannot hold to its base."""
+        if not hasattr(unwrap(lm, peft=False), "disable_adapter"):
+            raise CrossalignError("objectives.kl_weight needs a LoRA model (the base is the model with its adapter "
+                                  "disabled): set model.lora=true or kl_weight=0")
+        base = unwrap(lm)
+        if base.get_output_embeddings() is None or not hasattr(base, "base_model") or base.base_model is base:
+            raise CrossalignError(f"objectives.kl_weight: {type(base).__name__} has no separate output head; use kl_weight=0")
+        try:
+            return logit_softcap(base.config)
+        except CrossalignError as e:
+            raise CrossalignError(f"objectives.kl_weight: {str(e).split(', which')[0]}, which the KL term does not "
+                                  "reproduce; use kl_weight=0") from None
 
     def _sequence_terms(self, batch, num_items_in_batch, need_lm: bool) -> dict[str, torch.Tensor]:
         """One full forward of the instruction/translation sequences gives the LM loss and, for AlignX,
@@ -138,7 +177,7 @@ class AlignmentModel(nn.Module):
         has_seq = "input_ids" in batch
         # A batch may carry pairs, sequences or both (objectives.schedule=alternate: one or the other).
         if self.weights["contrastive"] and self.cfg.contrastive_input == "pairs" and "x_input_ids" in batch:
-            terms["contrastive"] = self._pairs_contrastive(batch)
+            terms.update(self._pairs_terms(batch))
         need_lm = bool(self.weights["lm"]) and has_seq
         if has_seq and (need_lm or self.language_matching is not None or self.cfg.contrastive_input == "spans"):
             terms.update(self._sequence_terms(batch, num_items_in_batch, need_lm))

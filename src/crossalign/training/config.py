@@ -135,6 +135,10 @@ class ObjectiveConfig:
     language_matching_weight: float = 0.0
     """AlignX's lambda_lam: same-language classifier on shifted, span-pooled final-layer states."""
     language_matching_inner: int = 128
+    kl_weight: float = 0.0
+    """Weight of the forward KL from the frozen base model's next-token distributions to the model's on the pair
+    sentences (plain text in every language of the data; LoRA only: the base is the model with its adapter off).
+    It holds the LM's prose in place while the contrastive term reshapes a middle layer (objectives/kl_to_base.py)."""
     schedule: Literal["joint", "alternate"] = "joint"
     """`joint`: every term on every batch. `alternate` (mid-align): `alternate_every` optimizer steps on the LM loss
     alone, then as many on the contrastive loss on `pairs` alone, in turn (training/schedule.py)."""
@@ -162,7 +166,7 @@ class ObjectiveConfig:
                 self.layer = int(self.layer)
             else:
                 raise CrossalignError(f"objectives.layer must be a whole number, 'auto' or 'middle', got {self.layer!r}")
-        for name in ("lm_weight", "contrastive_weight", "language_matching_weight"):
+        for name in ("lm_weight", "contrastive_weight", "language_matching_weight", "kl_weight"):
             if getattr(self, name) < 0:
                 raise CrossalignError(f"objectives.{name} must be >= 0, got {getattr(self, name)}")
         self.lm_loss = str(self.lm_loss).strip().lower()
@@ -182,6 +186,9 @@ class ObjectiveConfig:
             if len(geoms) != 1:
                 raise CrossalignError(f"objectives.layer_geometry takes one geometry or auto, got {self.layer_geometry!r}")
             self.layer_geometry = geoms[0]
+        if self.kl_weight and not (self.contrastive_weight and self.contrastive_input == "pairs"):
+            raise CrossalignError("objectives.kl_weight is computed on the contrastive pair sentences: set "
+                                  "contrastive_weight > 0 and contrastive_input=pairs, or kl_weight=0")
         if self.similarity not in ("cosine", "centered", "standardized"):
             raise CrossalignError(f"objectives.similarity must be cosine, centered or standardized, got {self.similarity!r}")
         if not (self.lm_weight or self.contrastive_weight or self.language_matching_weight):
@@ -329,8 +336,12 @@ def training_kwargs(cfg: TrainConfig) -> dict[str, Any]:
 
 def validate(cfg: TrainConfig) -> None:
     """Every check that needs no model or data: stage merging, objective values, training keys and types."""
-    for _, scfg in stage_configs(cfg):
+    for name, scfg in stage_configs(cfg):
         training_kwargs(scfg)
+        if scfg.objectives.kl_weight and not scfg.model.lora:
+            where = f" (stage {name!r})" if cfg.stages else ""
+            raise CrossalignError(f"objectives.kl_weight needs model.lora=true{where}: the frozen base it holds the "
+                                  "model to is the model with its adapter disabled; set model.lora=true or kl_weight=0")
 
 
 def training_arguments(cfg: TrainConfig, output_dir: str):

@@ -1,0 +1,86 @@
+"""objectives.kl_weight: the pair sentences' next-token distributions held at the frozen base's (objectives/kl_to_base.py)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import build_tiny_model
+from crossalign.errors import CrossalignError
+from crossalign.models import apply_lora
+from crossalign.objectives.composite import AlignmentModel
+from crossalign.objectives.contrastive import ContrastiveLoss
+from crossalign.objectives.kl_to_base import kl_to_base, next_token_positions
+from crossalign.training.config import ObjectiveConfig, TrainConfig, from_dict, validate
+
+SENTENCES = ["The cat sat.", "A dog ran far away.", "Rain today.", "I like tea with milk."]
+
+
+def test_kl_to_base_equals_hand_computation():
+    torch.manual_seed(0)
+    logits, base = torch.randn(5, 7), torch.randn(5, 7)
+    rows = torch.tensor([0, 0, 0, 2, 2])  # sentence 1 has no predicted position: it does not count
+    kl = [sum(p * (p.log() - q.log()) for p, q in zip(base[i].softmax(-1), logits[i].softmax(-1))) for i in range(5)]
+    expected = ((kl[0] + kl[1] + kl[2]) / 3 + (kl[3] + kl[4]) / 2) / 2
+    torch.testing.assert_close(kl_to_base(logits, base, rows, num_rows=3), expected)
+    assert kl_to_base(base, base, rows, 3).abs() < 1e-6
+    assert kl_to_base(logits[:0], base[:0], rows[:0], 3) == 0  # one-token sentences only
+
+
+def test_next_token_positions_skip_padding_and_the_last_token():
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1], [1, 0, 0, 0]])
+    assert next_token_positions(mask).tolist() == [[True, True, False, False], [True, True, True, False], [False] * 4]
+
+
+def _batch(tokenizer):
+    enc = tokenizer(SENTENCES, return_tensors="pt", padding=True)
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    return ids, mask, {"x_input_ids": ids[:2], "x_attention_mask": mask[:2], "y_input_ids": ids[2:],
+                       "y_attention_mask": mask[2:]}
+
+
+@pytest.mark.parametrize("softcap", [None, 3.0])
+def test_alignment_model_kl_is_the_lora_models_kl_to_its_own_base(tiny_tokenizer, softcap):
+    model = build_tiny_model("gemma3", tiny_tokenizer)
+    model.config.final_logit_softcapping = softcap
+    lm = apply_lora(model, r=4, dropout=0.0)
+    cfg = ObjectiveConfig(lm_weight=0.0, contrastive_weight=1.0, layer=1, similarity="standardized", kl_weight=2.0)
+    wrapper = AlignmentModel(lm, cfg, special_ids=[0, 1, 2])
+    ids, mask, batch = _batch(tiny_tokenizer)
+    assert wrapper(**batch)["kl"].abs() < 1e-6  # LoRA starts at B = 0: the model is its base
+    with torch.no_grad():
+        for name, p in lm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    terms = wrapper(**batch)
+    # by hand, from the models' own forwards: every position that predicts a real token
+    logits = lm(input_ids=ids, attention_mask=mask).logits
+    with torch.no_grad(), lm.disable_adapter():
+        base = lm(input_ids=ids, attention_mask=mask).logits
+    keep = mask[:, :-1].bool() & mask[:, 1:].bool()
+    per_sentence = [F.kl_div(logits[i, :-1][keep[i]].log_softmax(-1), base[i, :-1][keep[i]].log_softmax(-1),
+                             log_target=True, reduction="none").sum(-1).mean() for i in range(len(SENTENCES))]
+    torch.testing.assert_close(terms["kl"], torch.stack(per_sentence).mean(), rtol=1e-4, atol=1e-6)
+    assert terms["kl"] > 1e-3
+    # the contrastive term is the one the forward cut at the layer gives
+    plain = AlignmentModel(lm, ObjectiveConfig(lm_weight=0.0, contrastive_weight=1.0, layer=1, similarity="standardized"),
+                           special_ids=[0, 1, 2])
+    torch.testing.assert_close(terms["contrastive"], plain(**batch)["contrastive"])
+    # the KL trains the adapter only (the base stays frozen) and combine weights it
+    wrapper.combine({"kl": terms["kl"]}).backward()
+    grads = {n: p.grad for n, p in lm.named_parameters() if p.requires_grad}
+    assert grads and all("lora_" in n for n in grads) and any(g is not None and g.abs().sum() > 0 for g in grads.values())
+    torch.testing.assert_close(wrapper.combine({"kl": terms["kl"].detach()}), 2.0 * terms["kl"].detach())
+
+
+def test_kl_weight_is_refused_where_it_cannot_work(tiny_tokenizer):
+    with pytest.raises(CrossalignError, match="kl_weight must be >= 0"):
+        ObjectiveConfig(contrastive_weight=1.0, kl_weight=-1)
+    with pytest.raises(CrossalignError, match="kl_weight is computed on the contrastive pair sentences"):
+        ObjectiveConfig(contrastive_weight=1.0, contrastive_input="spans", kl_weight=1.0)
+    cfg = from_dict(TrainConfig, {"output_dir": "x", "model": {"lora": False},
+                                  "objectives": {"contrastive_weight": 1.0, "kl_weight": 1.0}})
+    with pytest.raises(CrossalignError, match="kl_weight needs model.lora=true"):
+        validate(cfg)
+    full = build_tiny_model("gemma3", tiny_tokenizer)
+    with pytest.raises(CrossalignError, match="needs a LoRA model"):
+        AlignmentModel(full, ObjectiveConfig(contrastive_weight=1.0, layer=1, kl_weight=1.0), special_ids=[0])
