@@ -3,6 +3,7 @@
 - `contrastive`: InfoNCE over translation pairs with in-batch negatives (AFP L_MCL, AlignX L_CTR).
 - `causal_lm`: next-token cross-entropy (AFP L_CIT, AlignX L_NTP and stage 2).
 - `language_matching`: AlignX's same-language classifier over pairs of final-layer vectors (L_LAM).
+- `kl_to_base`: the pair sentences' next-token distributions held at the frozen base's (LoRA).
 - `distributed`: gathering embeddings across data-parallel ranks with gradient.
 """
 

@@ -10,8 +10,9 @@ The recipes are weightings of the same terms:
 - AlignX stage 1 = lm (translation sequence, all tokens) + contrastive on source/target `spans` at a
                    middle layer + language matching on shifted final-layer span means
 - SFT            = lm only;  contrastive = contrastive on pairs only (the forward stops at the layer)
-- any `pairs` recipe may add kl: the pair sentences' next-token distributions held at the frozen base's
 - mid-align      = lm and contrastive on pairs at the middle layer, in alternating steps (training/schedule.py)
+- any of them with `pairs` may add kl: the pair sentences' next-token distributions held at the frozen
+  base's (objectives/kl_to_base.py)
 """
 
 from __future__ import annotations
