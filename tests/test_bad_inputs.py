@@ -76,6 +76,7 @@ CASES = [
     ("train: bool of wrong type", ["train", "{recipe}", "model.lora=maybe"], "not a boolean"),
     ("train: override without =", ["train", "{recipe}", "training.max_steps"], "key=value"),
     ("train: list index out of range", ["train", "afp-cpu", "stages.3.name=x"], "not an index"),
+    ("train: KL term without LoRA", ["train", "afp-cpu", "model.lora=false"], "kl_weight needs model.lora=true"),
     ("train: layer not a number", ["train", "{recipe}", "objectives.layer=top"], "whole number, 'auto' or 'middle'"),
     ("train: layer outside the model", ["train", "{recipe}", "objectives.layer=12"], "outside the model"),
     ("train: negative weight", ["train", "{recipe}", "objectives.lm_weight=-1"], ">= 0"),
