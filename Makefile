@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast demo setup clean bench
+.PHONY: test test-cpus test-fast demo setup clean bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,6 +16,10 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# the numerically sensitive tests again under each lower CPU capability (AVX2-only, no SIMD): tests/cpu_matrix.py
+test-cpus: $(STAMP)
+	$(BIN)/python tests/cpu_matrix.py
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests

@@ -8,6 +8,8 @@ from crossalign.analysis import metrics
 from crossalign.analysis.geometry import LayerStats, dimension_shares, gap_decomposition, parse_geometries
 from crossalign.errors import CrossalignError
 
+pytestmark = pytest.mark.numerics  # sums in a kernel-dependent order: run under every CPU capability (.ci/run)
+
 
 def _planted(n=8, big=1000.0, step=0.02):
     """n sentences with orthogonal meanings (3 * e_i) plus two rogue dimensions: a vector of length `big`

@@ -8,7 +8,7 @@ from crossalign.analysis import metrics
 from crossalign.hidden_states import hidden_states
 from crossalign.pooling import pool, special_token_ids
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.numerics]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ from crossalign.hidden_states import capture_hidden_states, check_layer, hidden_
 from crossalign.pooling import last_token_pool, mean_pool, pool, special_token_ids, span_mean_pool
 from conftest import build_tiny_model
 
+pytestmark = pytest.mark.numerics  # sums in a kernel-dependent order: run under every CPU capability (.ci/run)
+
 SENTS = ["The cat sat on the mat.", "Paka aliketi.", "猫坐在垫子上。"]
 
 

@@ -7,6 +7,13 @@ batch, and saves a model (and adapter) that plain transformers loads and that eq
 Accelerate enables FSDP on GPU device types only, so on CPU `training.fsdp` would train plain DDP; the FSDP
 launches here put `tests/fsdp_on_cpu` on PYTHONPATH, whose sitecustomize forces Accelerate's state to FSDP,
 and the tests assert from metrics.json that FSDP really ran, with one unit per decoder layer.
+
+What "equal" means, on any CPU: the launches train with plain SGD in fp32 and no clipping, so each step moves a
+weight by exactly -lr * gradient, and 2 processes reproduce 1 process up to the order of the fp32 sums (which differs
+between batch shapes and between AVX2, AVX-512 and AMX kernels). Adam would not do: its first update is
+lr * g / (|g| + eps), about lr * sign(g), so a rounding-level difference in a near-zero gradient flips a whole
+update. The tests compare *updates* (trained minus initial weights); planted bugs (tests/planted_bugs) show that
+the comparison fails when the data-parallel math is wrong.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -29,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 FORCE_FSDP = Path(__file__).with_name("fsdp_on_cpu")
 ZERO2, ZERO3 = REPO / "configs" / "deepspeed" / "zero2.json", REPO / "configs" / "deepspeed" / "zero3.json"
 FSDP = REPO / "configs" / "fsdp" / "fsdp.json"
+PLANTED = Path(__file__).with_name("planted_bugs")
 GLOBAL_BATCH = 8
 ENGINES = {
     "ddp": [],
@@ -38,15 +47,18 @@ ENGINES = {
 }
 
 
-def launch(recipe: Path, out: Path, nproc: int, *overrides: str, force_fsdp: bool = False, timeout: int = 600):
+def launch(recipe: Path, out: Path, nproc: int, *overrides: str, force_fsdp: bool = False, planted_bug: str | None = None,
+           timeout: int = 600):
     """`torchrun --nproc_per_node N -m crossalign train RECIPE output_dir=OUT ...` (or plain `-m crossalign` for N=1)."""
     args = ["-m", "crossalign", "train", str(recipe), f"output_dir={out}",
             f"training.per_device_train_batch_size={GLOBAL_BATCH // nproc}", *overrides]
     path = [str(REPO / "src"), str(REPO / "tests")]
     if force_fsdp:
         path.insert(0, str(FORCE_FSDP))
+    if planted_bug:
+        path.insert(0, str(PLANTED))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]),
-           "TOKENIZERS_PARALLELISM": "false"}
+           "TOKENIZERS_PARALLELISM": "false", "CROSSALIGN_PLANTED_BUG": planted_bug or ""}
     if nproc > 1:
         return torchrun(nproc, args, before_retry=lambda: shutil.rmtree(out, ignore_errors=True),
                         env=env, timeout=timeout, cwd=REPO)
@@ -77,8 +89,10 @@ def _write_recipe(folder: Path, model_dir: Path) -> Path:
         "data": {"languages": ["deu"], "parallel": [str(tsv)], "instructions": [str(inst)], "exclude_eval_sets": [],
                  "max_pairs_per_language": None, "max_length": 128, "max_sentence_length": 32},
         "objectives": {"lm_weight": 1.0, "contrastive_weight": 1.0, "layer": 1, "pooling": "mean", "temperature": 0.1},
-        "training": {"max_steps": 2, "learning_rate": 1e-3, "logging_steps": 1, "save_strategy": "no",
-                     "disable_tqdm": True},
+        # SGD, fp32, no clipping: an update is -lr * gradient (see the module docstring); bf16 autocast would
+        # test the kernels' rounding of 4 vs 8 rows, not the data-parallel math
+        "training": {"max_steps": 2, "optim": "sgd", "learning_rate": 0.1, "max_grad_norm": 0.0, "weight_decay": 0.0,
+                     "bf16": False, "logging_steps": 1, "save_strategy": "no", "disable_tqdm": True},
     }
     path = folder / "recipe.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
@@ -105,6 +119,15 @@ def reference(setup):
     return runs
 
 
+@pytest.fixture(scope="module")
+def initial(setup):
+    """The weights every run starts from, per (full, LoRA): the tiny model, and the seeded LoRA init (lr 0)."""
+    folder, model_dir, recipe = setup
+    out = folder / "init-lora"
+    _check(launch(recipe, out, 1, "model.lora=true", "training.learning_rate=0", "training.max_steps=1"))
+    return {False: {"model": _weights(model_dir)}, True: {"model": _weights(model_dir), "adapter": _adapter(out / "adapter")}}
+
+
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
     from transformers import AutoModelForCausalLM
 
@@ -121,6 +144,41 @@ def _assert_close(got: dict, want: dict, what: str, atol: float):
     assert got.keys() == want.keys(), what
     for k, v in want.items():
         torch.testing.assert_close(got[k], v, rtol=1e-5, atol=atol, msg=f"{what}: {k}")
+
+
+# An update is -lr * (a gradient summed in fp32). Summing k terms in another order moves the sum by at most
+# ~k * eps32 of the largest term; k is ~10^3 here (hidden x tokens), so 1e-3 of a tensor's largest update bounds the
+# rounding with room for kernels we do not have (AMX, oneDNN blockings). Each planted bug moves updates by a
+# sizeable fraction of the largest one (tests below). The floor: (w0 - lr*g) - w0 is exact only to an ulp of w0.
+UPDATE_RTOL = 1e-3
+# A logged loss is a mean over 8 sequences: another summation order moves it by a few ulps (~1e-7 relative).
+LOSS_RTOL = 1e-5
+
+
+class Mismatch(NamedTuple):
+    what: str  # "loss step 2", "model <tensor>", "adapter <tensor>"
+    difference: float
+    tolerance: float
+
+
+def mismatches(run: Path, ref: Path, init: dict[str, dict]) -> list[Mismatch]:
+    """What differs between two runs beyond the rounding bounds above: losses, then each tensor's update
+    (model weights, and the adapter for LoRA). Empty when the runs are equal."""
+    got, want = losses(run), losses(ref)
+    assert got.keys() == want.keys(), (got, want)
+    found = [Mismatch(f"loss step {s}", abs(got[s] - want[s]), LOSS_RTOL * abs(want[s])) for s in want]
+    folders = {"model": (_weights, run / "model", ref / "model")}
+    if "adapter" in init:
+        folders["adapter"] = (_adapter, run / "adapter", ref / "adapter")
+    eps = torch.finfo(torch.float32).eps
+    for part, (read, a, b) in folders.items():
+        w_got, w_want, w0 = read(a), read(b), init[part]
+        assert w_got.keys() == w_want.keys() == w0.keys(), part
+        for k in w0:
+            u_got, u_want = w_got[k] - w0[k], w_want[k] - w0[k]
+            tol = UPDATE_RTOL * float(u_want.abs().max()) + 4 * eps * float(w0[k].abs().max())
+            found.append(Mismatch(f"{part} {k}", float((u_got - u_want).abs().max()), tol))
+    return [m for m in found if m.difference > m.tolerance]
 
 
 def _needs_deepspeed():
@@ -157,12 +215,14 @@ def test_fresh_output_dir_race(setup, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.numerics
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_two_processes_through_the_cli_equal_one(engine, lora, setup, tmp_path, request):
     if engine.startswith("zero"):
         _needs_deepspeed()
-    reference = request.getfixturevalue("reference")  # after the skip: no reference runs for a skipped test
+    # after the skip: no reference runs for a skipped test
+    reference, initial = request.getfixturevalue("reference"), request.getfixturevalue("initial")
     _, model_dir, recipe = setup
     out = tmp_path / "run"
     proc = launch(recipe, out, 2, f"model.lora={str(lora).lower()}", *ENGINES[engine], force_fsdp=engine == "fsdp")
@@ -180,21 +240,40 @@ def test_two_processes_through_the_cli_equal_one(engine, lora, setup, tmp_path, 
         layers = [u for u in par["fsdp_units"] if u.split(".")[-2:-1] == ["layers"]]
         assert len(layers) == 2 and "<root>" in par["fsdp_units"], par["fsdp_units"]
     assert metrics["model"]["parameters"] == json.loads((ref / "metrics.json").read_text())["model"]["parameters"]
-    # DeepSpeed and FSDP reduce in fp32 in another order than one process: equal to fp32 rounding.
-    got, want = losses(out), losses(ref)
-    assert len(want) == 2 and got.keys() == want.keys()
-    for step in want:
-        assert got[step] == pytest.approx(want[step], abs=1e-6, rel=1e-6), (step, got, want)
-    _assert_close(_weights(out / "model"), _weights(ref / "model"), f"{engine} model", atol=1e-6)
+    assert len(losses(ref)) == 2
+    assert mismatches(out, ref, initial[lora]) == []
+    update = _weights(ref / "model")["model.layers.0.mlp.gate_proj.weight"] - initial[lora]["model"]["model.layers.0.mlp.gate_proj.weight"]
+    assert float(update.abs().max()) > 0  # the steps really moved the (merged) weights
     if lora:
-        _assert_close(_adapter(out / "adapter"), _adapter(ref / "adapter"), f"{engine} adapter", atol=1e-6)
-        # the merged model is the base plus exactly the saved adapter
+        # the merged model is the base plus exactly the saved adapter: one machine, the same merge arithmetic
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
         merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), out / "adapter").merge_and_unload()
         _assert_close(_weights(out / "model"), merged.state_dict(), f"{engine} adapter merged", atol=1e-6)
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary folders left behind"
+
+
+@pytest.mark.slow
+@pytest.mark.numerics
+@pytest.mark.parametrize("engine,bug", [("ddp", "no-grad-average"), ("ddp", "drop-rank-batch"), ("ddp", "no-gather"),
+                                        ("zero2", "drop-rank-batch")])
+def test_planted_data_parallel_bugs_fail_the_equality_check(engine, bug, setup, tmp_path, request):
+    """The check above has teeth: a launch with a known data-parallel bug is told apart from one process by its
+    updates, far beyond the rounding tolerance."""
+    if engine.startswith("zero"):
+        _needs_deepspeed()
+    reference, initial = request.getfixturevalue("reference"), request.getfixturevalue("initial")
+    _, _, recipe = setup
+    out = tmp_path / "run"
+    overrides = ["objectives.gather_across_devices=false"] if bug == "no-gather" else []
+    _check(launch(recipe, out, 2, "model.lora=false", *ENGINES[engine], *overrides,
+                  planted_bug=None if bug == "no-gather" else bug))
+    found = mismatches(out, reference[False], initial[False])
+    updates = [m for m in found if m.what.startswith("model ")]
+    assert len(updates) >= 3, found
+    # far beyond rounding: the worst tensor's update is off by more than 10x its tolerance
+    assert max(m.difference / m.tolerance for m in updates) > 10, found
 
 
 def test_fsdp_in_one_process_is_refused_before_loading(setup, tmp_path):

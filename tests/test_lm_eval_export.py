@@ -136,8 +136,8 @@ def test_overwrite_replaces_an_earlier_export(shared_data, tmp_path, capsys):
 
 
 def test_lm_eval_reproduces_crossalign_per_item(exports, shared_data, tiny_gemma_dir, one_thread):
-    """lm-eval on the export picks crossalign's answer on every item (tiny model; needs lm-eval installed)."""
-    lm_eval = pytest.importorskip("lm_eval")
+    """lm-eval on the export picks crossalign's answer on every item (tiny model)."""
+    import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 

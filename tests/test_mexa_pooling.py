@@ -12,6 +12,8 @@ from crossalign.analysis.alignment import _mexa_over_layers
 from crossalign.pooling import POOLING_METHODS, pool
 from test_analysis_cli import analyze, data_dir  # noqa: F401  (the tiny FLORES folder fixture)
 
+pytestmark = pytest.mark.numerics  # sums in a kernel-dependent order: run under every CPU capability (.ci/run)
+
 # Two sentences of 3 and 2 tokens, hidden size 2; row r, token t has state H[r][t].
 H = [[[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]], [[2.0, 2.0], [4.0, -2.0]]]
 IDS = [[1, 7, 8], [1, 9]]  # id 1 = BOS (a special token)
