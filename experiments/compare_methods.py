@@ -11,7 +11,10 @@ continues where it stopped. Per method and seed:
 2. FLORES devtest bitext retrieval (P@1) and MEXA per layer, read at the recipe's layer and the best one;
 3. cross-lingual 0- and 5-shot XCOPA and XStoryCloze (English demonstrations and template), --eval-limit;
 4. bits per byte of FLORES devtest text per language (English included), --bpb-limit;
-5. few-shot FLORES translation en->xx and xx->en, chrF++, --mt-limit.
+5. few-shot FLORES translation en->xx and xx->en, chrF++ and language fidelity (outputs not in the target
+   language, in the source language, length against the reference), --mt-limit;
+6. with --confusion-limit, cross-lingual instruction following (`crossalign eval --tasks confusion`: English
+   prompts asking for an answer in each language, and prompts written in it): LCB's line-level pass rate.
 Settings are chosen on FLORES dev / training data only; devtest and the task test splits are only read.
 
 Every evaluation number is also compared with base and with sft (same seed) by a paired bootstrap over
@@ -52,6 +55,13 @@ from crossalign.training.config import TrainConfig
 from crossalign.training.run import run_training
 
 METHODS = ("base", "sft", "contrastive", "afp", "alignx")
+MT_FIDELITY = ("off_target", "in_source", "length_ratio")  # evaluation/fidelity.py
+FORMS = ("answer-in", "request", "native")  # the instruction-following prompts (evaluation/instruction_following.py)
+
+
+def _in_direction(pair: str, direction: str) -> bool:
+    """Whether a translation cell's 'src-tgt' column is en->xx or xx->en."""
+    return pair.startswith("eng_Latn-") if direction == "en-xx" else pair.endswith("-eng_Latn")
 LANGS = "deu,fra,spa,zho,arb,hin,swh,tha,tur,vie,ind,est"
 
 
@@ -133,6 +143,8 @@ class Measured:
     """Cross-lingual XCOPA and XStoryCloze per number of shots."""
     mt: EvalRun | None
     bpb: EvalRun
+    confusion: EvalRun | None = None
+    """Instruction following: answers in the language asked for (`--tasks confusion`)."""
 
 
 def measure(model: str, d: Path, args) -> Measured:
@@ -152,7 +164,11 @@ def measure(model: str, d: Path, args) -> Measured:
     if args.mt_limit:
         mt = evaluate(EvalOptions(model=model, tasks="flores", langs=args.mt_langs, shots=str(args.mt_shots), limit=args.mt_limit,
                                   max_new_tokens=96, output=str(d / "mt.json"), data_dir=args.data_dir))
-    return Measured(analysis.result, icl, mt, bpb)
+    confusion = None
+    if args.confusion_limit:
+        confusion = evaluate(EvalOptions(model=model, tasks="confusion", langs=args.langs, protocol="cross,native",
+                                         limit=args.confusion_limit, output=str(d / "confusion.json"), data_dir=args.data_dir))
+    return Measured(analysis.result, icl, mt, bpb, confusion)
 
 
 def read_back(d: Path, args) -> Measured:
@@ -160,7 +176,7 @@ def read_back(d: Path, args) -> Measured:
     on another machine): its finished measurement files are read as they are, never re-measured on other
     weights; a measurement this run asks for and the files lack is an error naming the way out."""
     def done(path: Path, limit: int | None) -> EvalRun:
-        data = load_results(path) if path.is_file() else None
+        data = load_run(path).data if path.is_file() else None  # older files: scored again from their outputs
         if data is None or not _limited(data["summary"], limit):
             raise CrossalignError(f"{d.name}: the model folder is gone and {path.name} lacks this run's measurement "
                                   f"(limit {limit}); restore {d / 'train'} or delete it to retrain")
@@ -170,8 +186,9 @@ def read_back(d: Path, args) -> Measured:
                               f"restore {d / 'train'} or delete it to retrain")
     icl = {int(s): done(d / f"icl-{s}shot.json", _icl_limit(args, int(s))) for s in args.shots.split(",")}
     mt = done(d / "mt.json", args.mt_limit) if args.mt_limit else None
+    confusion = done(d / "confusion.json", args.confusion_limit) if args.confusion_limit else None
     print(f"{d.name}: model folder gone; reading its finished measurements", file=sys.stderr, flush=True)
-    return Measured(load_result(d / "analysis"), icl, mt, done(d / "bpb.json", args.bpb_limit))
+    return Measured(load_result(d / "analysis"), icl, mt, done(d / "bpb.json", args.bpb_limit), confusion)
 
 
 # ----------------------------------------------------------------------------------------- the tables
@@ -210,13 +227,18 @@ def collect(m: Measured, train_metrics: dict | None, layer: int, args) -> dict:
         if b["metric"] == "acc":
             non_en = [v["mean"] for lang, v in b["langs"].items() if lang != "en"]
             out["icl"][f"{b['task']}/{b['shots']}-shot"] = sum(non_en) / len(non_en)
+    out["mt_fidelity"], out["mt_by_direction"], out["confusion"] = {}, {}, {}
     for b in _limited(m.mt.summary if m.mt else [], args.mt_limit):
-        if b["metric"] == "chrf":
+        if b["metric"] in ("chrf",) + MT_FIDELITY:
+            into = out["mt"] if b["metric"] == "chrf" else out["mt_fidelity"].setdefault(b["metric"], {})
+            out["mt_by_direction"][b["metric"]] = {pair: v["mean"] for pair, v in b["langs"].items()}
             for direction in ("en-xx", "xx-en"):
-                vals = [v["mean"] for pair, v in b["langs"].items()
-                        if (pair.startswith("eng_Latn-") if direction == "en-xx" else pair.endswith("-eng_Latn"))]
+                vals = [v["mean"] for pair, v in b["langs"].items() if _in_direction(pair, direction)]
                 if vals:
-                    out["mt"][direction] = sum(vals) / len(vals)
+                    into[direction] = sum(vals) / len(vals)
+    for b in _limited(m.confusion.summary if m.confusion else [], args.confusion_limit):
+        if b["metric"] in ("line_pass", "off_target"):
+            out["confusion"].setdefault(b["metric"], {})[b["protocol"]] = {lang: v["mean"] for lang, v in b["langs"].items()}
     for b in _limited(m.bpb.summary, args.bpb_limit):
         out["bpb"] = {lang: v["mean"] for lang, v in b["langs"].items()}
     if train_metrics:
@@ -275,6 +297,29 @@ def write_results(out: Path, results: dict[str, list[dict]], args, langs: list[s
         mt = [_avg(rs, lambda r, d=d: r["mt"].get(d)) for d in ("en-xx", "xx-en")]
         lines.append(f"| {method} | " + " | ".join(cells) + " | " +
                      " | ".join("-" if m is None else f"{m:.2f}" for m, _ in mt) + " |")
+    if any(r.get("mt_fidelity") for rs in results.values() for r in rs):
+        lines += ["", "## Translations: in the language asked for, at full length", "",
+                  "Off-target: outputs not in the target language (empty included); in source: outputs in the source "
+                  "language (mostly a copy of it); length: output / reference characters (1.00 = the reference's "
+                  "length). Means over the languages of each direction.", "",
+                  "| method | off-target % en->xx | off-target % xx->en | in source % en->xx | length en->xx | length xx->en |",
+                  "|---|---|---|---|---|---|"]
+        for method, rs in results.items():
+            f = lambda metric, d: _avg(rs, lambda r: r.get("mt_fidelity", {}).get(metric, {}).get(d))[0]  # noqa: E731
+            cells = [_pct(f("off_target", "en-xx")), _pct(f("off_target", "xx-en")), _pct(f("in_source", "en-xx"))]
+            cells += ["-" if f("length_ratio", d) is None else f"{f('length_ratio', d):.2f}" for d in ("en-xx", "xx-en")]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    if any(r.get("confusion") for rs in results.values() for r in rs):
+        lines += ["", "## Instruction following: answers in the language asked for (line-level pass rate, %)", "",
+                  "English prompts with AFP's cue (\"Answer in {Language}:\") and with a plain request, and prompts written "
+                  "in the language (HPLT's, where translated); mean over languages.", "",
+                  "| method | " + " | ".join(FORMS) + " | lowest language (answer-in) |", "|---" * (len(FORMS) + 2) + "|"]
+        for method, rs in results.items():
+            lp = rs[0].get("confusion", {}).get("line_pass", {})
+            cells = [_pct(*_avg(rs, lambda r, f=f: statistics.mean(r["confusion"]["line_pass"][f].values())
+                                if r.get("confusion", {}).get("line_pass", {}).get(f) else None)) for f in FORMS]
+            low = min(lp.get("answer-in", {}).items(), key=lambda kv: kv[1], default=None)
+            lines.append(f"| {method} | " + " | ".join(cells) + f" | {'-' if low is None else f'{low[0]} {100 * low[1]:.0f}'} |")
     bpb_langs = ["eng_Latn"] + langs
     base_bpb = results.get("base", [{}])[0].get("bpb", {})
     lines += ["", "## Bits per byte of FLORES devtest text (lower is better; English change vs base)", "",
@@ -332,25 +377,39 @@ def _paired_file(ref: EvalRun | None, run: EvalRun | None, metric: str, limit, g
 
 
 def paired_eval(m: Measured, ref: Measured, args) -> dict:
-    """ICL accuracy (points, mean over non-English languages), chrF++ per direction and over both, bits per byte
-    per language and averaged: {"icl": {"xcopa/0-shot": interval}, "mt": {...}, "bpb": {...}, "notes": [...]}."""
-    res = {"icl": {}, "mt": {}, "bpb": {}, "notes": []}
+    """ICL accuracy (points, mean over non-English languages), chrF++ per direction and over both, the translations'
+    language fidelity per direction, instruction following per prompt form, bits per byte per language and
+    averaged: {"icl": {"xcopa/0-shot": interval}, "mt": {...}, "mt_fidelity": {metric: {...}}, "confusion": {form:
+    ...}, "bpb": {...}, "notes": [...]}; where a figure's per-language intervals matter (bits per byte, fidelity,
+    instruction following, chrF++'s average) the whole PairedResult is kept."""
+    res = {"icl": {}, "mt": {}, "bpb": {}, "mt_fidelity": {}, "confusion": {}, "notes": []}
     for shots, run in sorted(m.icl.items(), key=_by_file):
         got = _paired_file(ref.icl.get(shots), run, "acc", _icl_limit(args, shots),
                            lambda blk: {f"{blk['task']}/{blk['shots']}-shot": lambda lang: lang != "en"}, args)
         res["icl"].update(got)
-    res["mt"] = _paired_file(ref.mt, m.mt, "chrf", args.mt_limit, lambda blk: {
-        "en-xx": lambda p: p.startswith("eng_Latn-"), "xx-en": lambda p: p.endswith("-eng_Latn"), "avg": lambda p: True}, args)
+    directions = lambda blk: {"en-xx": lambda p: _in_direction(p, "en-xx"), "xx-en": lambda p: _in_direction(p, "xx-en"),  # noqa: E731
+                              "avg": lambda p: True}
+    res["mt"] = _paired_file(ref.mt, m.mt, "chrf", args.mt_limit, directions, args)
+    for metric in MT_FIDELITY:
+        res["mt_fidelity"][metric] = _paired_file(ref.mt, m.mt, metric, args.mt_limit, directions, args)
+    res["confusion"] = _paired_file(ref.confusion, m.confusion, "line_pass", args.confusion_limit,
+                                    lambda blk: {blk["protocol"]: lambda lang: True}, args)
     res["bpb"] = _paired_file(ref.bpb, m.bpb, "bits_per_byte", args.bpb_limit, lambda blk: {"avg": lambda lang: True}, args)
-    for part in ("icl", "mt", "bpb"):
-        for label, v in res[part].items():
+
+    def plain(part: str, table: dict, whole: bool) -> None:
+        for label, v in table.items():
             if isinstance(v, str):
                 res["notes"].append(f"{part} {label}: {v}")
-                res[part][label] = None
-            elif part == "bpb" or label == "avg":
-                res[part][label] = v.to_dict()  # per-language intervals too
+                table[label] = None
             else:
-                res[part][label] = v.average.to_dict()
+                table[label] = v.to_dict() if whole or label == "avg" else v.average.to_dict()
+
+    plain("icl", res["icl"], False)
+    plain("mt", res["mt"], False)
+    plain("bpb", res["bpb"], True)
+    plain("confusion", res["confusion"], True)
+    for metric, table in res["mt_fidelity"].items():
+        plain(metric, table, True)
     return res
 
 
@@ -414,6 +473,23 @@ def paired_eval_section(results: dict[str, list[dict]], bpb_langs: list[str], ar
         for method, i, r in rows:
             groups = (r["paired_eval"][ref]["bpb"].get("avg") or {}).get("groups", {})
             lines.append(f"| {method} ({_seed(method, i, args)}) | " + " | ".join(_iv(groups.get(lang), 4) for lang in bpb_langs) + " |")
+        if any(r["paired_eval"][ref].get("mt_fidelity") for _, _, r in rows):
+            lines += ["", f"Translation fidelity vs {ref} (off-target and in-source in points; length ratio):", "",
+                      "| method | off-target en->xx | off-target xx->en | in source en->xx | length en->xx | length xx->en |",
+                      "|---|---|---|---|---|---|"]
+            for method, i, r in rows:
+                fid = r["paired_eval"][ref]["mt_fidelity"]
+                ivs = [_iv((fid.get(mtr, {}).get(d) or {}).get("average"), dg) for mtr, d, dg in (
+                    ("off_target", "en-xx", 1), ("off_target", "xx-en", 1), ("in_source", "en-xx", 1),
+                    ("length_ratio", "en-xx", 2), ("length_ratio", "xx-en", 2))]
+                lines.append(f"| {method} ({_seed(method, i, args)}) | " + " | ".join(ivs) + " |")
+        if any(r["paired_eval"][ref].get("confusion") for _, _, r in rows):
+            lines += ["", f"Instruction following vs {ref}, line-level pass rate, points (mean over languages):", "",
+                      "| method | " + " | ".join(FORMS) + " |", "|---" * (len(FORMS) + 1) + "|"]
+            for method, i, r in rows:
+                conf = r["paired_eval"][ref]["confusion"]
+                lines.append(f"| {method} ({_seed(method, i, args)}) | " +
+                             " | ".join(_iv((conf.get(f) or {}).get("average"), 1) for f in FORMS) + " |")
         geoms = [g for g in GEOMETRIES if any(g in r["paired_eval"][ref].get("retrieval", {}) for _, _, r in rows)]
         if geoms:
             lines += ["", f"FLORES devtest P@1 vs {ref} at the training layer, points, per geometry (paired over sentences):", "",
@@ -426,15 +502,18 @@ def paired_eval_section(results: dict[str, list[dict]], bpb_langs: list[str], ar
     return lines
 
 
-# ----------------------------------------------------------------------------------------- targets (issue 12)
+# ----------------------------------------------------------------------------------------- targets (issue 26)
 
 
 def targets(results: dict[str, list[dict]], args) -> list[dict]:
-    """The issue's targets for `--best`: {target, aim, measured, interval, met, command, split} each; `met` is
-    None when the figure was not measured. Absolute aims compare the figure; "above" aims need the paired
-    95% interval above 0."""
+    """The targets of "aligned and still itself" for `--best` (its first seed; the others are in the tables):
+    {target, aim, measured, interval, met, method, command, split} each; `met` is None when the figure was not
+    measured. Absolute aims compare the figure; "above" aims need the paired 95% interval above 0, "not below" aims
+    its upper end at or above 0, "no worse" aims its lower end at or below 0, "within +x%" aims its upper end."""
     command = "python " + " ".join(sys.argv)
-    best, base = (results.get(args.best) or [None])[0], (results.get("base") or [None])[0]
+    best = (results.get(args.best) or [None])[0] or {}
+    base = (results.get("base") or [None])[0] or {}
+    paired = best.get("paired_eval", {})
     out = []
 
     def add(name, aim, measured, ok, split, interval=None):
@@ -442,41 +521,60 @@ def targets(results: dict[str, list[dict]], args) -> list[dict]:
                     "met": None if measured is None else bool(ok(measured, interval)), "method": args.best,
                     "command": command, "split": split})
 
-    geo = (best or {}).get("geometries", {})
-    paired = (best or {}).get("paired_eval", {})
-    flores = f"flores200:devtest[:{args.analysis_limit}]"
-    for g, label, aims in (("raw", "raw-cosine", (90, 40, 70)), ("per-language", "per-language standardized", (98, 88, 96))):
-        langs = (geo.get(g) or {}).get("languages", {})
-        mean = 100 * statistics.mean(langs.values()) if langs else None
-        iv = paired.get("base", {}).get("retrieval", {}).get(g)
-        add(f"{label} P@1, mean over languages, at the aligned layer", f">= {aims[0]}", mean,
-            lambda m, _, a=aims[0]: m >= a, flores, iv)
-        by_lang = paired.get("base", {}).get("retrieval_by_language", {}).get(g, {})
-        for lang, aim in (("swh_Latn", aims[1]), ("est_Latn", aims[2])):
-            v = langs.get(lang)
-            add(f"{label} P@1, {lang.split('_')[0]}, at the aligned layer", f">= {aim}", None if v is None else 100 * v,
-                lambda m, _, a=aim: m >= a, flores, by_lang.get(lang))
-    bb, mb = (base or {}).get("bpb", {}), (best or {}).get("bpb", {})
-    rel = {lang: 100 * (mb[lang] / bb[lang] - 1) for lang in mb if bb.get(lang)}
+    mt_split = f"flores200:devtest[:{args.mt_limit}] ({args.mt_shots}-shot, {args.mt_langs})"
+    for ref in EVAL_REFS:
+        for d in ("en-xx", "xx-en"):
+            iv = paired.get(ref, {}).get("mt", {}).get(d)
+            if ref == "base":
+                add(f"chrF++ {d}, change vs base", "above base: paired interval above 0", None if iv is None else iv["delta"],
+                    lambda m, i: i is not None and i["low"] > 0, mt_split, iv)
+            else:
+                add(f"chrF++ {d}, change vs sft", "not lower: paired interval not below 0", None if iv is None else iv["delta"],
+                    lambda m, i: i is not None and i["high"] >= 0, mt_split, iv)
+    fid = paired.get("base", {}).get("mt_fidelity", {})
+    off = (fid.get("off_target", {}).get("avg") or {}).get("groups", {})
+    for pair, iv in sorted(off.items()):
+        add(f"off-target share {pair}, change vs base (points)", "no worse than base: paired interval not above 0",
+            iv["delta"], lambda m, i: i["low"] <= 0, mt_split, iv)
+    for d, aim in (("en-xx", 10.0), ("xx-en", 3.0)):
+        v = best.get("mt_fidelity", {}).get("off_target", {}).get(d)
+        add(f"off-target share {d}, mean over languages (%)", f"<= {aim:g}%", None if v is None else 100 * v,
+            lambda m, _, a=aim: m <= a, mt_split, (fid.get("off_target", {}).get(d) or {}).get("average"))
+    lengths = best.get("mt_by_direction", {}).get("length_ratio", {})
+    ratio_ivs = (fid.get("length_ratio", {}).get("avg") or {}).get("groups", {})
+    for pair, v in sorted(lengths.items()):
+        add(f"length ratio {pair} (output / reference characters)", "within 0.9-1.1", v, lambda m, _: 0.9 <= m <= 1.1,
+            mt_split, ratio_ivs.get(pair))
+    bb, mb = base.get("bpb", {}), best.get("bpb", {})
     groups = (paired.get("base", {}).get("bpb", {}).get("avg") or {}).get("groups") or {}
-    # the paired bits-per-byte intervals in the aims' unit, % of base's value
-    bpb_ivs = {lang: Interval(**{k: v for k, v in iv.items() if k != "excludes_zero"}).scaled(100 / bb[lang]).to_dict()
-               for lang, iv in groups.items() if iv and bb.get(lang)}
-    worst = max(rel, key=rel.get) if rel else None
-    add("English bits per byte, change vs base (%)", "<= +1%", rel.get("eng_Latn"), lambda m, _: m <= 1.0,
-        f"flores200:devtest[:{args.bpb_limit}]", bpb_ivs.get("eng_Latn"))
-    add(f"worst language's bits per byte ({worst}), change vs base (%)", "<= +2%", rel.get(worst),
-        lambda m, _: m <= 2.0, f"flores200:devtest[:{args.bpb_limit}]", bpb_ivs.get(worst))
-    mt = ((paired.get("base", {}).get("mt", {}).get("avg")) or {}).get("average")
-    add(f"{args.mt_shots}-shot chrF++ averaged over both directions of {args.mt_langs}, change vs base",
-        "above base, paired interval above 0", None if mt is None else mt["delta"], lambda m, iv: iv["low"] > 0,
-        f"flores200:devtest[:{args.mt_limit}]", mt)
-    for task in ("xcopa", "xstorycloze"):
-        for ref in EVAL_REFS:
-            iv = paired.get(ref, {}).get("icl", {}).get(f"{task}/0-shot")
-            add(f"cross-lingual 0-shot {task}, non-English average, change vs {ref} (points)",
-                f"above {ref}, paired interval above 0", None if iv is None else iv["delta"], lambda m, i: i["low"] > 0,
-                f"{task} test[:{args.eval_limit}]", iv)
+    # paired bits-per-byte intervals in the aims' unit, % of base's value
+    pct = {lang: Interval(**{k: v for k, v in iv.items() if k != "excludes_zero"}).scaled(100 / bb[lang]).to_dict()
+           for lang, iv in groups.items() if iv and bb.get(lang)}
+    bpb_split = f"flores200:devtest[:{args.bpb_limit}]"
+    for lang in sorted(mb):
+        if not bb.get(lang):
+            continue
+        aim = 1.0 if lang == "eng_Latn" else 2.0
+        add(f"bits per byte {lang}, change vs base (%)", f"within +{aim:g}% (upper interval bound)",
+            100 * (mb[lang] / bb[lang] - 1), lambda m, i, a=aim: i is not None and i["high"] <= a, bpb_split, pct.get(lang))
+    conf = best.get("confusion", {}).get("line_pass", {})
+    lcb_split = f"hplt_instruct_eval test[:{args.confusion_limit}]"
+    for lang in sorted(set(conf.get("answer-in", {})) | set(conf.get("request", {}))):
+        vals = [conf[f][lang] for f in ("answer-in", "request") if lang in conf.get(f, {})]
+        add(f"instruction following {lang}: line-level pass rate, English prompts (mean of answer-in and request, %)",
+            ">= 90%", 100 * statistics.mean(vals), lambda m, _: m >= 90, lcb_split)
+    for ref in EVAL_REFS:
+        for form in ("answer-in", "request"):
+            iv = (paired.get(ref, {}).get("confusion", {}).get(form) or {}).get("average")
+            add(f"instruction following ({form}), mean over languages, change vs {ref} (points)",
+                f"above {ref}: paired interval above 0", None if iv is None else iv["delta"],
+                lambda m, i: i is not None and i["low"] > 0, lcb_split, iv)
+    geo = best.get("geometries", {})
+    for g, label, aim in (("raw", "raw-cosine", 86.8), ("per-language", "per-language standardized", 97.1)):
+        langs = (geo.get(g) or {}).get("languages", {})
+        add(f"{label} P@1 at the aligned layer, mean over languages (kept at afp-std's level)", f">= {aim}",
+            100 * statistics.mean(langs.values()) if langs else None, lambda m, _, a=aim: m >= a,
+            f"flores200:devtest[:{args.analysis_limit}]", paired.get("base", {}).get("retrieval", {}).get(g))
     return out
 
 
@@ -511,6 +609,8 @@ def main(argv=None) -> int:
                     help="FLORES devtest sentences per direction (default 100: chrF++ half-width ~1.2 on a direction's "
                          "average over 4 languages); 0 = no translation")
     ap.add_argument("--bpb-limit", type=int, default=200, help="FLORES devtest sentences per language for bits per byte")
+    ap.add_argument("--confusion-limit", type=int, default=0,
+                    help="instruction-following prompts per language and form (`--tasks confusion`, HPLT's 50; 0 = not measured)")
     ap.add_argument("--resamples", type=int, default=RESAMPLES, help="paired bootstrap resamples (default 1000)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every recipe")

@@ -18,8 +18,11 @@ instead of their max) when the question is "what does shipping max_steps=N give"
 
 Measurements, all on FLORES **dev** (devtest and the task test splits are never read; any other --data is
 refused): `crossalign analyze --data flores200:dev --limit A --stats holdout --stats-limit S --layers L` (the
-geometries' mean/std come from dev rows after the first A, never the scored ones) and `crossalign eval --tasks
-bpb --langs eng --split dev --limit B`, each through the library function behind the command. The base model
+geometries' mean/std come from dev rows after the first A, never the scored ones), `crossalign eval --tasks
+bpb --langs eng[,--bpb-langs] --split dev --limit B`, and with `--mt-langs` few-shot translation both ways,
+`crossalign eval --tasks flores --split dev --limit M --shots K` (demonstrations from dev rows after the first M),
+judged by chrF++ and language fidelity (off-target share, length ratio); each through the library function
+behind the command. The base model
 is measured once (folder base/) and is step 0 of every curve. Every piece resumes: training with --resume, and
 a measurement whose equivalent command is recorded beside its output (`*.argv.json`) is not run again (its
 results are read back), so re-running the same command after an interruption only does what is left.
@@ -141,11 +144,18 @@ def measure(model: str, d: Path, args) -> dict:
     ana = run_once(command_line("analyze", {**analysis, "overwrite": True, "data_dir": args.data_dir}), d / "analysis.argv.json",
                    lambda: run_analysis(analysis_config(**analysis, data_dir=args.data_dir), overwrite=True).result,
                    lambda: load_result(d / "analysis"))
-    bpb = {"model": model, "tasks": "bpb", "langs": "eng", "split": "dev", "limit": args.bpb_limit, "output": str(d / "bpb.json"),
-           "data_dir": args.data_dir}
+    bpb = {"model": model, "tasks": "bpb", "langs": args.bpb_langs, "split": "dev", "limit": args.bpb_limit,
+           "output": str(d / "bpb.json"), "data_dir": args.data_dir}
     summary = run_once(command_line("eval", bpb), d / "bpb.argv.json", lambda: evaluate(EvalOptions(**bpb)).summary,
                        lambda: load_results(d / "bpb.json")["summary"])
-    return read_point(ana, summary, args)
+    point = read_point(ana, summary, args)
+    if args.mt_langs:
+        mt = {"model": model, "tasks": "flores", "langs": args.mt_langs, "split": "dev", "limit": args.mt_limit,
+              "shots": str(args.mt_shots), "output": str(d / "mt.json"), "data_dir": args.data_dir}
+        mt_summary = run_once(command_line("eval", mt), d / "mt.argv.json", lambda: evaluate(EvalOptions(**mt)).summary,
+                              lambda: load_results(d / "mt.json")["summary"])
+        point["mt"] = read_mt(mt_summary)
+    return point
 
 
 # ----------------------------------------------------------------------------------------- collect
@@ -158,11 +168,32 @@ def read_point(ana: dict, bpb_summary: list[dict], args) -> dict:
             x = geoms.setdefault(g, {"mean": {}, "languages": {}})
             x["mean"][str(row["layer"])] = v["mean"]["p_at_1"]
             x["languages"][str(row["layer"])] = {lang: r["p_at_1"] for lang, r in v["languages"].items()}
-    bpb = None
-    for b in bpb_summary:
-        if b["metric"] == "bits_per_byte" and b["split"] == f"dev[:{args.bpb_limit}]":
-            bpb = b["langs"]["eng_Latn"]["mean"]
-    return {"p_at_1": geoms, "bpb_eng": bpb}
+    bpb = {lang: bpb_of(bpb_summary, lang, args.bpb_limit) for lang in args.bpb_langs.split(",")}
+    return {"p_at_1": geoms, "bpb_eng": bpb.get("eng_Latn"), "bpb": bpb}
+
+
+MT_METRICS = ("chrf", "off_target", "in_source", "length_ratio")
+
+
+def read_mt(summary: list[dict]) -> dict:
+    """{metric: {direction: value, 'en-xx': mean, 'xx-en': mean}} of a translation results summary."""
+    out: dict[str, dict] = {}
+    for b in summary:
+        if b["task"] != "flores" or b["metric"] not in MT_METRICS:
+            continue
+        vals = {lang: v["mean"] for lang, v in b["langs"].items()}
+        into = [v for lang, v in vals.items() if lang.startswith("eng_Latn-")]
+        back = [v for lang, v in vals.items() if lang.endswith("-eng_Latn")]
+        out[b["metric"]] = {**vals, "en-xx": sum(into) / len(into) if into else None,
+                            "xx-en": sum(back) / len(back) if back else None}
+    return out
+
+
+def bpb_of(summary: list[dict], lang: str, limit: int) -> float | None:
+    for b in summary:
+        if b["metric"] == "bits_per_byte" and b["split"] == f"dev[:{limit}]" and lang in b["langs"]:
+            return b["langs"][lang]["mean"]
+    return None
 
 
 def losses_near(ckpt: Path, step: int, previous: int) -> dict:
@@ -241,6 +272,8 @@ def write_report(out: Path, curves: dict, args, info: dict) -> None:
                       "-" if p.get("bpb_change_pct") is None else f"{p['bpb_change_pct']:+.2f}",
                       "-" if not p.get("train") else f"{p['train']['last'].get('loss', float('nan')):.3f}"])
             lines.append(f"| {p['step']} | " + " | ".join(cells) + " |")
+        if any(p.get("mt") for p in c["points"]):
+            lines += mt_table(c["points"], args)
         verdict = []
         for key, m in c["monotone"].items():
             if m["ok"] is None:
@@ -254,6 +287,32 @@ def write_report(out: Path, curves: dict, args, info: dict) -> None:
         lines += ["", f"Monotone non-worsening over steps {', '.join(str(s) for s in args.steps)}: " + "; ".join(verdict) + ".", ""]
     lines += ["![curves](curves.png)", ""]
     (out / "CURVES.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def mt_table(points: list[dict], args) -> list[str]:
+    """Translation on FLORES dev per step: chrF++, off-target %, length ratio (en->xx / xx->en means), and bits
+    per byte change of every --bpb-langs language."""
+    head = ["chrF++ en-xx / xx-en", "off-target % en-xx / xx-en", "in source % en-xx", "length en-xx / xx-en"]
+    others = [lang for lang in args.bpb_langs.split(",") if lang != "eng_Latn"]
+    head += [f"{lang.split('_')[0]} bpb Δ%" for lang in others]
+    lines = ["", f"Translation, FLORES dev[:{args.mt_limit}] per direction ({args.mt_shots}-shot, demonstrations from "
+             f"dev rows after those), {args.mt_langs}; bits per byte change vs base:", "",
+             "| step | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    base = points[0]
+    for p in points:
+        mt = p.get("mt") or {}
+
+        def two(metric, scale=1.0, digits=1):
+            m = mt.get(metric) or {}
+            return " / ".join("-" if m.get(k) is None else f"{scale * m[k]:.{digits}f}" for k in ("en-xx", "xx-en"))
+
+        src = (mt.get("in_source") or {}).get("en-xx")
+        cells = [two("chrf"), two("off_target", 100), "-" if src is None else f"{100 * src:.1f}", two("length_ratio", 1, 2)]
+        for lang in others:
+            a, b = (base.get("bpb") or {}).get(lang), (p.get("bpb") or {}).get(lang)
+            cells.append("-" if not a or b is None else f"{100 * (b / a - 1):+.2f}")
+        lines.append(f"| {p['step']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_plot(out: Path, curves: dict) -> None:
@@ -301,6 +360,10 @@ def main(argv=None) -> int:
     ap.add_argument("--stats-limit", type=int, default=100, help="FLORES dev sentences after those for the geometries' statistics")
     ap.add_argument("--layers", default="4,6,9,11,13", help="layers analysed (each configuration's training layer is added)")
     ap.add_argument("--bpb-limit", type=int, default=100, help="English FLORES dev sentences for bits per byte")
+    ap.add_argument("--bpb-langs", default="eng", help="languages whose bits per byte is measured (English first)")
+    ap.add_argument("--mt-langs", default="", help="translate these to and from English on FLORES dev (e.g. swh,est,hin,tur)")
+    ap.add_argument("--mt-limit", type=int, default=50, help="FLORES dev sentences translated per direction")
+    ap.add_argument("--mt-shots", type=int, default=4, help="demonstrations per translation prompt")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)
@@ -315,6 +378,8 @@ def main(argv=None) -> int:
     if not args.steps or args.steps[0] < 1:
         sys.exit("--steps must be positive integers")
     args.langs = ",".join(languages.parse_list(args.langs))
+    args.bpb_langs = ",".join(languages.parse_list(["eng", *args.bpb_langs.split(",")]))
+    args.mt_langs = ",".join(languages.parse_list(args.mt_langs)) if args.mt_langs else ""
     args.focus_langs = languages.parse_list(args.focus_langs)
     configs = parse_configs(args)
     cfgs = {name: resolved(args, ov) for name, ov in configs.items()}  # bad overrides fail here, before any work

@@ -45,8 +45,9 @@ def build_tiny_tokenizer(path: Path):
     return fast
 
 
-def build_tiny_model(arch: str, tokenizer, path: Path | None = None, seed: int = 0):
-    """A 2-layer, hidden-32 random causal LM of the given architecture."""
+def build_tiny_model(arch: str, tokenizer, path: Path | None = None, seed: int = 0, sliding_window: int = 16):
+    """A 2-layer, hidden-32 random causal LM of the given architecture (gemma3: its local layers attend to the
+    last `sliding_window` tokens)."""
     from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config
 
     common = dict(
@@ -55,7 +56,7 @@ def build_tiny_model(arch: str, tokenizer, path: Path | None = None, seed: int =
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
     if arch == "gemma3":
-        cfg = Gemma3TextConfig(**common, head_dim=8, sliding_window=16, tie_word_embeddings=True)
+        cfg = Gemma3TextConfig(**common, head_dim=8, sliding_window=sliding_window, tie_word_embeddings=True)
     elif arch == "llama":
         cfg = LlamaConfig(**common, tie_word_embeddings=False)
     elif arch == "qwen2":

@@ -252,19 +252,32 @@ def test_eval_without_a_template_fails_before_the_model_loads(plain_dir, shared_
 
 
 def test_a_chat_answer_ends_with_the_assistant_turn(tok):
+    from types import SimpleNamespace
+
     import torch
 
-    from crossalign.evaluation.translation import generate_lines
+    from crossalign.evaluation.generation import generate
 
-    class Replies(torch.nn.Module):  # continues every prompt with a fixed answer, its end of turn and more text
+    reply = tok.encode("Habari<|im_end|>Mwanamume", add_special_tokens=False) + [tok.eos_token_id]
+
+    class Steps:  # a cache that only counts the forwards
+        def __init__(self, n):
+            self.n = n
+
+        def batch_select_indices(self, keep):
+            pass
+
+    class Replies(torch.nn.Module):  # continues every prompt with a fixed answer, its end of turn, more text, EOS
         def __init__(self):
             super().__init__()
             self.w = torch.nn.Parameter(torch.zeros(1))
 
-        def generate(self, input_ids, **kwargs):
-            reply = tok.encode("Habari<|im_end|>Mwanamume", add_special_tokens=False)
-            return torch.cat([input_ids, torch.tensor([reply] * len(input_ids))], dim=1)
+        def forward(self, input_ids, past_key_values=None, **kwargs):
+            step = past_key_values.n if past_key_values is not None else 0
+            logits = torch.full((len(input_ids), 1, len(tok)), -1e4)
+            logits[:, -1, reply[min(step, len(reply) - 1)]] = 0.0
+            return SimpleNamespace(logits=logits, past_key_values=Steps(step + 1))
 
     prompt = tok.apply_chat_template([{"role": "user", "content": "Hello. ="}], tokenize=False, add_generation_prompt=True)
-    assert generate_lines(Replies(), tok, [prompt], chat=True) == ["Habari"]
-    assert generate_lines(Replies(), tok, [prompt]) == ["HabariMwanamume"]  # without chat: as before
+    assert generate(Replies(), tok, [prompt], chat=True) == ["Habari"]
+    assert generate(Replies(), tok, [prompt]) == ["HabariMwanamume"]  # without chat: as before

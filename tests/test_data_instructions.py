@@ -153,3 +153,17 @@ def test_story_instructions_real(shared_data):
         story_instructions(shared_data, split="eval")
     with pytest.raises(CrossalignError, match=r"tha_Thai is not in XStoryCloze"):
         story_instructions(shared_data, langs=["th"])
+
+
+def test_translation_join_makes_multi_sentence_instructions():
+    from crossalign.data.instructions import translation_instructions
+    from crossalign.data.sources.base import ParallelCorpus
+    from crossalign.training.config import DataConfig
+
+    de = ParallelCorpus("eng_Latn", "deu_Latn", ["A.", "B.", "C."], ["Ä.", "Ö.", "Ü."], "t")
+    zh = ParallelCorpus("eng_Latn", "zho_Hans", ["A.", "B."], ["甲。", "乙。"], "t")
+    out = translation_instructions([de, zh], template="afp_eq", p_swap=0.0, join=2)
+    assert [(e.prompt, e.response) for e in out] == [("A. B. =", " Ä. Ö."), ("C. =", " Ü."), ("A. B. =", " 甲。乙。")]
+    assert out[0].src_text == "A. B." and out[0].tgt_text == "Ä. Ö."  # the spans AlignX pools
+    with pytest.raises(CrossalignError, match="translation_join"):
+        DataConfig(translation_join=0)

@@ -225,6 +225,7 @@ def _eval_folder(root):
     write(root / "xnli/test_labels/test_labels.txt", ["neutral"])
     write(root / "pawsx/x-final/fr/dev_2k.tsv", ["id\tsentence1\tsentence2\tlabel", '1\tPaws "one".\tNS\t0'])
     write(root / "xwinograd/dataset.tsv", ["fr\toriginal\tWinograd english.\tWinograd sentence.\t[]\t[]\t[]"])
+    write(root / "hplt_instruct_eval/test-data/test_en.jsonl", ['{"id": "1", "prompt": "Open prompt?"}'])
     return root
 
 
@@ -236,6 +237,7 @@ def test_evaluation_texts_reads_every_set(tmp_path):
         "flores dev", "flores devtest", "laser swh", "laser eng", "xcopa premise", "xcopa one", "xcopa two",
         "copa premise", "copa one", "copa two", "story s1", "story s2", "story s3", "story s4", "story end one",
         "story end two", "xnli premise", "xnli hypothesis", 'paws "one', "winograd english", "winograd sentence",
+        "open prompt",
     }
     assert texts == expected  # and nothing else: no labels, ids, headers or 'NS' placeholders
     with pytest.raises(CrossalignError, match=r"evaluation set xwinograd not found"):

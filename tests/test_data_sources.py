@@ -299,7 +299,9 @@ CONTAMINATION_BEFORE = {
     "xnli": (149862, "351b1189331d334e8cc56cd817731168e575b5dcdf757b26de9b753164aa7e16"),
     "pawsx": (49144, "f2a9acb873ac9c76dd2f43025cd4c303e3211c25210daca0a314aadc89ff7696"),
     "xwinograd": (3890, "2b21a6c1261531f63577cc3b69f9fb3f76d2a32737bc6564c131ed9613817475"),
-    "all": (577407, "dfc26a895ebf6bf688aebbfe761a2e25eeb4fbbf449ee1044730a78c8815eb29"),  # the default recipes' sets
+    # added with the instruction-following task: its 549 prompts, none of them in the sets above
+    "hplt_instruct_eval": (549, "00dbff10ddc5317f585ca16e917ae5dd397158faad971dc2589fb205b2baefd3"),
+    "all": (577956, "a518a410bb5bf710ebe2be8d4f2a863202a90dc9a77171a4f4856ee416d87da7"),  # the default recipes' sets
 }
 
 

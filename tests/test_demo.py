@@ -12,7 +12,7 @@ def test_demo_tiny_mode_writes_the_report(tmp_path, tiny_gemma_dir, shared_data)
     out = tmp_path / "demo"
     argv = ["demo", "--model", str(tiny_gemma_dir), "--data-dir", str(shared_data), "--output", str(out),
             "--langs", "deu,swh", "--train-langs", "deu,swh,est", "--train-steps", "2", "--layer", "1",
-            "--analysis-limit", "8", "--eval-limit", "3",
+            "--analysis-limit", "8", "--eval-limit", "3", "--mt-limit", "3",
             "--set", "data.max_pairs_per_language=20", "--set", "training.per_device_train_batch_size=4",
             "--set", "data.max_length=512"]
     assert main(argv) == 0
@@ -20,6 +20,9 @@ def test_demo_tiny_mode_writes_the_report(tmp_path, tiny_gemma_dir, shared_data)
     assert "FLORES dev bitext retrieval" in report and "| swh_Latn |" in report
     assert "| language | raw | centered | global | per-language |" in report and "paired 95% interval" in report
     assert "xcopa" in report and "xstorycloze" in report and "| xcopa | **average** |" in report
+    assert "## Translation: what a user gets" in report
+    assert "| eng-swh |" in report and "| swh-eng |" in report and "off-target %" in report
+    assert "- English -> Swahili: the aligned model writes Swahili in" in report
     assert (out / "afp" / "model" / "config.json").is_file()
     assert (out / "analysis-compare").is_dir() and any((out / "analysis-compare").glob("*.png"))
     meta = json.loads((out / "demo.json").read_text())

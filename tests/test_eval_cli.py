@@ -73,7 +73,8 @@ def test_flores_translation_cell(tiny_gemma_dir, shared_data, tmp_path, monkeypa
                  "--limit", "2", "--max-new-tokens", "4", "--directions", "en-xx") == 0
     data = json.loads(out.read_text())
     (rec,) = data["cells"].values()
-    assert rec["lang"] == "eng_Latn-swh_Latn" and rec["n"] == 2 and set(rec["metrics"]) == {"bleu", "chrf"}
+    assert rec["lang"] == "eng_Latn-swh_Latn" and rec["n"] == 2
+    assert set(rec["metrics"]) == {"bleu", "chrf", "off_target", "in_source", "empty", "length_ratio"}
     assert "nw:2" in rec["chrf_signature"]  # chrF++ (word bigrams)
     assert "tok:flores200" in rec["bleu_signature"] or "flores200 unavailable" in " ".join(data["run"]["notes"])
     preds = [json.loads(x) for x in out.with_suffix(".predictions.jsonl").read_text().splitlines()]
@@ -158,6 +159,10 @@ def test_retrained_weights_are_scored_again_and_unchanged_ones_resume(tiny_token
     (["--tasks", "flores", "--langs", "sw", "--split", "test"], "FLORES has no split"),
     (["--tasks", "bpb"], "bpb needs --langs"),
     (["--tasks", "bpb", "--langs", "sw", "--split", "train"], "FLORES has no split"),
+    (["--tasks", "confusion"], "confusion needs --langs"),
+    (["--tasks", "confusion", "--langs", "sw", "--shots", "2"], "zero-shot"),
+    (["--tasks", "confusion", "--langs", "sw", "--protocol", "native"], "no human-translated prompts in swh_Latn"),
+    (["--tasks", "confusion", "--langs", "haw"], "unknown language code"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny_gemma_dir, shared_data, tmp_path, capsys, extra, message):
     assert _eval(tiny_gemma_dir, shared_data, tmp_path / "r.json", *extra) == 2

@@ -8,7 +8,8 @@ import torch
 from conftest import build_tiny_model
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.protocol import Cell, Selection
-from crossalign.evaluation.translation import Translation, build_prompt, corpus_scores, demo_indices, generate_lines
+from crossalign.evaluation.generation import generate
+from crossalign.evaluation.translation import Translation, build_prompt, corpus_scores, demo_indices
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -48,7 +49,7 @@ def test_generation_stops_at_the_end_of_the_line(tiny_tokenizer):
     with torch.no_grad():  # make newline the likeliest next token everywhere: generation must stop at once
         model.lm_head.bias = torch.nn.Parameter(torch.zeros(model.lm_head.out_features))
         model.lm_head.bias[nl] = 100.0
-    out = generate_lines(model, tiny_tokenizer, ["The cat sat =", "Die Katze sass auf der Matte ="], batch_size=2,
+    out = generate(model, tiny_tokenizer, ["The cat sat =", "Die Katze sass auf der Matte ="], batch_size=2,
                          max_new_tokens=6)
     assert out == ["", ""]
     assert tiny_tokenizer.padding_side == "right"  # restored after left-padded generation
@@ -57,6 +58,13 @@ def test_generation_stops_at_the_end_of_the_line(tiny_tokenizer):
 def test_demonstrations_come_from_dev_only(shared_data):
     with pytest.raises(CrossalignError, match="devtest"):  # refused when planned, before any model loads
         Translation().cells(Selection(langs=["sw"], shots=[2], split="dev"), shared_data)
+    # scoring dev[:50] (tuning), the demonstrations come from dev[50:]
+    task = Translation()
+    (cell, _) = task.cells(Selection(langs=["sw"], shots=[4], split="dev", limit=50), shared_data)
+    docs = task.docs(cell, shared_data)
+    prompt = task.construct_requests(cell, docs, shared_data)[0]
+    assert not any(src in prompt.rsplit("\n", 1)[0] for src, _ in docs.items)
+    assert all(i >= 50 for i in demo_indices(997, 8, 0, first=50))
     from crossalign.data.parallel import load_multiway
 
     dev = load_multiway("flores200", ["eng_Latn", "swh_Latn"], "dev", shared_data)

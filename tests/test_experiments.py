@@ -17,7 +17,7 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
     argv = ["--output", str(out), "--model", str(tiny_gemma_dir), "--data-dir", str(shared_data),
             "--methods", "base,sft,alignx", "--steps", "3", "--langs", "deu,swh", "--layer", "1",
             "--analysis-limit", "6", "--shots", "0", "--eval-limit", "2", "--mt-langs", "swh", "--mt-shots", "1",
-            "--mt-limit", "1", "--bpb-limit", "2",
+            "--mt-limit", "1", "--bpb-limit", "2", "--confusion-limit", "1",
             "--set", "data.max_pairs_per_language=12", "--set", "training.per_device_train_batch_size=4",
             "--set", "data.max_length=512", "--set-for", "sft:training.learning_rate=0.000123",
             "--variant", "alignx-std=alignx:stages.0.objectives.similarity=standardized", "--best", "alignx"]
@@ -48,21 +48,27 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
     ret = res["alignx"][0]["paired_eval"]["base"]["retrieval"]
     assert set(ret) == {"raw", "centered", "global", "per-language"} and ret["global"]["resamples"] == 1000
     assert "## Retrieval in every geometry" in md and "P@1 vs base at the training layer" in md
+    fid = res["alignx"][0]["paired_eval"]["base"]["mt_fidelity"]
+    assert set(fid) == {"off_target", "in_source", "length_ratio"}
+    assert set(fid["off_target"]["avg"]["groups"]) == {"eng_Latn-swh_Latn", "swh_Latn-eng_Latn"}
+    assert set(res["alignx"][0]["confusion"]["line_pass"]) == {"answer-in", "request"}  # no native prompts in de, sw
+    assert set(res["alignx"][0]["paired_eval"]["sft"]["confusion"]) == {"answer-in", "request"}
+    assert "## Translations: in the language asked for" in md and "## Instruction following" in md
+    assert "Translation fidelity vs base" in md and "Instruction following vs sft" in md
     tg = json.loads((out / "targets.json").read_text())
-    assert len(tg) == 13 and all({"aim", "measured", "interval", "met", "command", "split"} <= set(t) for t in tg)
+    # chrF++ 2 directions vs base and vs sft, off-target per direction (2) and per mean (2), length per direction (2),
+    # bits per byte per language (3), instruction following per language (2) and vs base/sft per form (4), retrieval (2)
+    assert len(tg) == 21 and all({"aim", "measured", "interval", "met", "command", "split"} <= set(t) for t in tg)
     assert all(isinstance(t["met"], bool) == (t["measured"] is not None) for t in tg) and all(t["method"] == "alignx" for t in tg)
-    assert [t["measured"] for t in tg if "est," in t["target"]] == [None, None]  # Estonian was not analysed here
-    swh = [t for t in tg if "P@1, swh," in t["target"]]  # a single language's target carries its own paired interval
-    by_lang = res["alignx"][0]["paired_eval"]["base"]["retrieval_by_language"]
-    assert [t["interval"] for t in swh] == [by_lang["raw"]["swh_Latn"], by_lang["per-language"]["swh_Latn"]]
-    assert swh[0]["interval"]["n"] == 6 and swh[0]["interval"]["resamples"] == 1000
-    worst = next(t for t in tg if t["target"].startswith("worst language"))  # names its language, with that one's interval
-    lang = worst["target"].split("(")[1].split(")")[0]
-    iv, base_bpb = res["alignx"][0]["paired_eval"]["base"]["bpb"]["avg"]["groups"][lang], res["base"][0]["bpb"][lang]
-    assert worst["interval"]["delta"] == pytest.approx(100 * iv["delta"] / base_bpb) == pytest.approx(worst["measured"])
-    assert worst["interval"]["low"] == pytest.approx(100 * iv["low"] / base_bpb) and worst["interval"]["n"] == iv["n"]
-    assert next(t for t in tg if t["target"].startswith("raw-cosine P@1, mean"))["measured"] == pytest.approx(
-        100 * sum(res["alignx"][0]["p_at_1"].values()) / 2)
+    for lang in ("eng_Latn", "swh_Latn"):  # a language's bits-per-byte target carries its interval, in % of base
+        t = next(t for t in tg if t["target"].startswith(f"bits per byte {lang}"))
+        iv, base_bpb = res["alignx"][0]["paired_eval"]["base"]["bpb"]["avg"]["groups"][lang], res["base"][0]["bpb"][lang]
+        assert t["interval"]["delta"] == pytest.approx(100 * iv["delta"] / base_bpb) == pytest.approx(t["measured"])
+        assert t["interval"]["high"] == pytest.approx(100 * iv["high"] / base_bpb)
+    assert next(t for t in tg if t["target"].startswith("raw-cosine P@1"))["measured"] == pytest.approx(
+        100 * sum(res["alignx"][0]["geometries"]["raw"]["languages"].values()) / 2)
+    off = next(t for t in tg if t["target"].startswith("off-target share eng_Latn-swh_Latn"))
+    assert off["interval"] == fid["off_target"]["avg"]["groups"]["eng_Latn-swh_Latn"]
     # a second call reuses every finished piece (training, analysis cells, eval cells) and rewrites the tables
     assert _load().main(argv) == 0
     # a model folder deleted after its measurements: they are read back, the same numbers come out
@@ -71,7 +77,7 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
     assert _load().main(argv) == 0
     again = json.loads((out / "results.json").read_text())["results"]
     assert again["alignx"][0]["p_at_1"] == res["alignx"][0]["p_at_1"] and again["alignx"][0]["icl"] == res["alignx"][0]["icl"]
-    for key in ("mt", "retrieval", "retrieval_by_language"):
+    for key in ("mt", "mt_fidelity", "confusion", "retrieval", "retrieval_by_language"):
         assert again["alignx"][0]["paired_eval"]["base"][key] == res["alignx"][0]["paired_eval"]["base"][key]
     # ...unless this run asks for a measurement they never made
     with pytest.raises(Exception, match="model folder is gone"):

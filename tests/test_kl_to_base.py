@@ -12,6 +12,8 @@ from crossalign.objectives.contrastive import ContrastiveLoss
 from crossalign.objectives.kl_to_base import kl_to_base, next_token_positions
 from crossalign.training.config import ObjectiveConfig, TrainConfig, from_dict, validate
 
+pytestmark = pytest.mark.numerics  # sums in a kernel-dependent order: run under every CPU capability (.ci/run)
+
 SENTENCES = ["The cat sat.", "A dog ran far away.", "Rain today.", "I like tea with milk."]
 
 
@@ -70,6 +72,30 @@ def test_alignment_model_kl_is_the_lora_models_kl_to_its_own_base(tiny_tokenizer
     grads = {n: p.grad for n, p in lm.named_parameters() if p.requires_grad}
     assert grads and all("lora_" in n for n in grads) and any(g is not None and g.abs().sum() > 0 for g in grads.values())
     torch.testing.assert_close(wrapper.combine({"kl": terms["kl"].detach()}), 2.0 * terms["kl"].detach())
+
+
+def test_kl_fraction_reads_the_first_pairs_and_keeps_the_contrastive_term(tiny_tokenizer):
+    """kl_fraction=0.5 of 2 pairs: the KL of pair 0's two sentences (x_0, y_0) only; the contrastive term unchanged."""
+    lm = apply_lora(build_tiny_model("gemma3", tiny_tokenizer), r=4, dropout=0.0)
+    with torch.no_grad():
+        for name, p in lm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    ids, mask, batch = _batch(tiny_tokenizer)
+    cfg = dict(lm_weight=0.0, contrastive_weight=1.0, layer=1, similarity="standardized", kl_weight=1.0)
+    whole = AlignmentModel(lm, ObjectiveConfig(**cfg), special_ids=[0, 1, 2])(**batch)
+    half = AlignmentModel(lm, ObjectiveConfig(**cfg, kl_fraction=0.5), special_ids=[0, 1, 2])(**batch)
+    torch.testing.assert_close(half["contrastive"], whole["contrastive"])
+    logits = lm(input_ids=ids, attention_mask=mask).logits
+    with torch.no_grad(), lm.disable_adapter():
+        base = lm(input_ids=ids, attention_mask=mask).logits
+    keep = mask[:, :-1].bool() & mask[:, 1:].bool()
+    per_sentence = [F.kl_div(logits[i, :-1][keep[i]].log_softmax(-1), base[i, :-1][keep[i]].log_softmax(-1),
+                             log_target=True, reduction="none").sum(-1).mean() for i in (0, 2)]  # x_0 and y_0
+    torch.testing.assert_close(half["kl"], torch.stack(per_sentence).mean(), rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(half["kl"], whole["kl"])
+    with pytest.raises(CrossalignError, match="kl_fraction must be in"):
+        ObjectiveConfig(**cfg, kl_fraction=0)
 
 
 def test_kl_weight_is_refused_where_it_cannot_work(tiny_tokenizer):

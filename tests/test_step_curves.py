@@ -25,6 +25,7 @@ def test_step_curves_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch):
             "--config", "std-w1", "objectives.similarity=standardized", "objectives.contrastive_weight=1",
             "--steps", "1,2", "--langs", "deu,swh", "--focus-langs", "swh", "--layers", "1",
             "--analysis-limit", "4", "--stats-limit", "4", "--bpb-limit", "2",
+            "--mt-langs", "swh", "--mt-limit", "2", "--mt-shots", "1",
             "--set", "objectives.layer=1", "--set", "data.max_pairs_per_language=8", "--set", "data.languages=[deu,swh]",
             "--set", "training.per_device_train_batch_size=4", "--set", "data.max_length=256", "--set", "training.logging_steps=1"]
     mod = _load()
@@ -40,13 +41,16 @@ def test_step_curves_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch):
             for g in ("raw", "global", "per-language"):
                 assert 0 <= p["p_at_1"][g]["mean"]["1"] <= 1
                 assert set(p["p_at_1"][g]["languages"]["1"]) == {"deu_Latn", "swh_Latn"}
-            assert p["bpb_eng"] > 0 and p["bpb_change_pct"] is not None
+            assert p["bpb_eng"] > 0 and p["bpb_change_pct"] is not None and p["bpb"]["eng_Latn"] == p["bpb_eng"]
+            assert set(p["mt"]) == {"chrf", "off_target", "in_source", "length_ratio"}
+            assert p["mt"]["off_target"]["en-xx"] is not None and p["mt"]["length_ratio"]["xx-en"] > 0
         assert c["points"][2]["train"]["logged_step"] == 2 and "loss" in c["points"][2]["train"]["last"]
         assert set(c["monotone"]) == {"raw P@1 @1", "global P@1 @1", "per-language P@1 @1", "bpb eng"}
     # one training run per configuration, with a checkpoint at every requested step
     assert sorted(p.name for p in (out / "cos-w1" / "train").glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
     md = (out / "CURVES.md").read_text()
     assert "## cos-w1" in md and "Monotone non-worsening" in md and "swh raw @1" in md
+    assert "off-target % en-xx / xx-en" in md
     # a re-run resumes: it trains, embeds and scores nothing (no command's function runs at all)
     calls = []
     for name in ("run_recipe", "run_analysis", "evaluate"):

@@ -3,7 +3,9 @@
 1. analyse the base model's alignment on FLORES dev (retrieval, MEXA, per layer);
 2. align it with AFP (the `afp-cpu` recipe) on Tatoeba pairs cleaned of every evaluation set;
 3. analyse the aligned model the same way, and plot before/after;
-4. evaluate both on cross-lingual 0-shot XCOPA and XStoryCloze (English demonstrations and template);
+4. evaluate both on cross-lingual 0-shot XCOPA and XStoryCloze (English demonstrations and template), and on
+   what a user runs the model for: 4-shot FLORES translation of a weak language in both directions, judged by
+   chrF++ and by language fidelity (is the output in the language asked for, a copy of the source, how long?);
 5. write REPORT.md with the before/after tables, the plots and the trained model's location.
 
 Each step calls the library function behind a public command (`run_training`, `run_analysis`,
@@ -27,6 +29,8 @@ DEMO_MARKER = "demo.json"
 STEPS = [("analyse base", 1.0), ("train AFP", 4.0), ("analyse aligned", 1.0), ("compare", 0.1),
          ("evaluate base", 2.0), ("evaluate aligned", 2.0), ("report", 0.1)]
 EVAL_LANGS = {"xcopa": "et,sw,id,zh", "xstorycloze": "sw,hi,id,zh"}
+MT_SHOTS = 4
+FIDELITY = ("chrf", "off_target", "in_source", "empty", "length_ratio")
 
 
 def add_arguments(p) -> None:
@@ -42,6 +46,8 @@ def add_arguments(p) -> None:
                    help="FLORES dev sentences per language, held apart from the scored ones, for the standardized "
                         "geometries' statistics (default 50: keeps the demo within its time budget)")
     p.add_argument("--eval-limit", type=int, default=40, help="items per task and language")
+    p.add_argument("--mt-lang", default="swh", help="the language translated to and from English (default Swahili)")
+    p.add_argument("--mt-limit", type=int, default=24, help="FLORES devtest sentences translated per direction")
     p.add_argument("--recipe", default="afp-cpu", help="training recipe (default afp-cpu)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="extra recipe override, repeatable (e.g. --set training.per_device_train_batch_size=8)")
@@ -84,13 +90,18 @@ def _analyse(options: dict, meta: dict):
 
 
 def _eval(model: str, out: Path, args, bf16: bool) -> dict:
-    """{task: EvalRun}: cross-lingual 0-shot accuracy of `model` on each task's demo languages."""
+    """{task: EvalRun}: cross-lingual 0-shot accuracy of `model` on each task's demo languages, and few-shot
+    translation of `--mt-lang` in both directions."""
     from crossalign.evaluation.evaluator import EvalOptions, evaluate
 
-    return {task: evaluate(EvalOptions(model=model, tasks=task, langs=langs, shots="0", protocol="cross",
+    runs = {task: evaluate(EvalOptions(model=model, tasks=task, langs=langs, shots="0", protocol="cross",
                                        limit=args.eval_limit, bf16=bf16, output=str(out / f"{task}.json"),
                                        data_dir=args.data_dir))
             for task, langs in EVAL_LANGS.items()}
+    runs["flores"] = evaluate(EvalOptions(model=model, tasks="flores", langs=args.mt_lang, shots=str(MT_SHOTS),
+                                          limit=args.mt_limit, bf16=bf16, output=str(out / "flores.json"),
+                                          data_dir=args.data_dir))
+    return runs
 
 
 def _fmt(x) -> str:
@@ -110,6 +121,40 @@ def icl_rows(task: str, base_path: Path, aligned_path: Path) -> list[str]:
         x, y, d = blk["avg"]
         rows.append(f"| {task} | **average** | {x:.1f} | {y:.1f} | {iv.average.format() if iv else f'{d:+.1f}'} |")
     return rows
+
+
+def translation_table(base_path: Path, aligned_path: Path) -> list[str]:
+    """Few-shot translation, base vs aligned, per direction: chrF++ and the fidelity figures, each change with its
+    paired 95% interval, then what they mean in plain words."""
+    from crossalign.evaluation.compare import compare, load_run
+
+    blocks = {b["metric"]: b for b in compare(load_run(base_path), load_run(aligned_path), list(FIDELITY))}
+    chrf = blocks["chrf"]
+    n = next(iter(load_run(base_path).data["cells"].values()))["n"]
+    lines = [f"## Translation: what a user gets (FLORES devtest, first {n} sentences per direction, {MT_SHOTS}-shot)", "",
+             "chrF++; off-target: outputs not in the language asked for; in source: outputs in the source language "
+             "(mostly a copy of it); length: output / reference characters (1.00 = the reference's length). Each: "
+             "base -> aligned, change [paired 95% interval].", "",
+             "| direction | " + " | ".join(("chrF++", "off-target %", "in source %", "empty %", "length")) + " |",
+             "|---" * (len(FIDELITY) + 1) + "|"]
+    for i, (direction, *_rest) in enumerate(chrf["rows"]):
+        cells = []
+        for m in FIDELITY:
+            blk = blocks[m]
+            _, x, y, d = blk["rows"][i]
+            iv = blk["intervals"]
+            change = iv.groups[direction].format(2 if m == "length_ratio" else 1) if iv else f"{d:+.2f}"
+            cells.append(f"{x:.{2 if m == 'length_ratio' else 1}f} -> {y:.{2 if m == 'length_ratio' else 1}f}, {change}")
+        lines.append(f"| {direction.replace('_Latn', '').replace('_', ' ')} | " + " | ".join(cells) + " |")
+    lines += ["", "In plain words:"]
+    for i, (direction, *_rest) in enumerate(chrf["rows"]):
+        src, tgt = (languages.name(c) for c in direction.split("-"))
+        off = blocks["off_target"]["rows"][i]
+        length = blocks["length_ratio"]["rows"][i]
+        lines.append(f"- {src} -> {tgt}: the aligned model writes {tgt} in {100 - off[2]:.0f}% of its outputs (base "
+                     f"{100 - off[1]:.0f}%), at {length[2]:.2f} of the reference's length (base {length[1]:.2f}); chrF++ "
+                     f"{chrf['rows'][i][1]:.1f} -> {chrf['rows'][i][2]:.1f}.")
+    return lines
 
 
 def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: list[str]) -> list[str]:
@@ -161,6 +206,7 @@ def write_report(out: Path, meta: dict, runs: dict) -> Path:
               "| task | language | base | aligned | change [paired 95% interval] |", "|---|---|---|---|---|"]
     for task in EVAL_LANGS:
         lines += icl_rows(task, runs["evaluate base"][task].path, runs["evaluate aligned"][task].path)
+    lines += [""] + translation_table(runs["evaluate base"]["flores"].path, runs["evaluate aligned"]["flores"].path)
     train = meta.get("train", {})
     lines += ["", "## Training", "", "```json", json.dumps(train, indent=2), "```", "",
               "Everything above was produced by public commands; rerun any step with the commands in `demo.json`."]

@@ -6,7 +6,9 @@ numbers we report. `evaluation_texts` collects the texts of the evaluation sets 
 tune hyperparameters and supply demonstrations): each task hands out the texts of its stored rows
 (`Task.doc_texts`, lm-eval's `doc_to_decontamination_query`, read by the task's own source), and the
 sources of the sets that are not tasks (FLORES, Tatoeba LASER, all of COPA) hand out theirs.
-`drop_contaminated` removes pairs with either side in that set and, while at it, duplicate pairs.
+`drop_contaminated` removes pairs with either side in that set and, while at it, duplicate pairs;
+`drop_contaminated_instructions` removes instruction records whose instruction (or instruction and input) is
+one of them (the instruction-following task's prompts are Open-Assistant questions that instruction sets carry).
 
 Texts are compared after `normalize_text` (NFKC, casefold, collapsed whitespace, trailing punctuation
 stripped), so "Tom left." and "tom left" count as the same sentence.
@@ -17,13 +19,14 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-from crossalign.data.sources import copa, flores, tatoeba
+from crossalign.data.sources import copa, flores, hplt_instruct, tatoeba
 from crossalign.data.sources.base import ParallelCorpus
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.tasks import TASKS
 from crossalign.evaluation.tasks import evaluation_texts as task_texts
 
-EVALUATION_SETS = ("flores200", "tatoeba_laser", "xcopa", "copa_en", "xstorycloze", "xnli", "pawsx", "xwinograd")
+EVALUATION_SETS = ("flores200", "tatoeba_laser", "xcopa", "copa_en", "xstorycloze", "xnli", "pawsx", "xwinograd",
+                   hplt_instruct.NAME)
 
 _CACHE: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
 
@@ -45,6 +48,8 @@ def _texts(name: str, root: Path):
         return tatoeba.laser_texts(root)
     if name == "copa_en":
         return copa.copa_texts(root)  # all 1000 items, not only the 600 that are XCOPA's English side
+    if name == hplt_instruct.NAME:  # the prompts of the instruction-following task (`--tasks confusion`)
+        return hplt_instruct.texts(root)
     if name == "xstorycloze":
         # Only the eval split is scored; the train split is the tuning split (demonstrations, instructions,
         # and sentence pairs: `load_parallel("xstorycloze")`), so it is not guarded against.
@@ -100,3 +105,10 @@ def drop_contaminated(corpora: list[ParallelCorpus], blocked) -> tuple[list[Para
         counts[f"{c.name}:duplicates"] = dups
         out.append(ParallelCorpus(c.src_lang, c.tgt_lang, src, tgt, c.name))
     return out, counts
+
+
+def drop_contaminated_instructions(records: list, blocked) -> tuple[list, int]:
+    """Instruction records whose instruction, or instruction and input, is an evaluation text: removed, counted."""
+    keep = [r for r in records if normalize_text(r.instruction) not in blocked
+            and normalize_text(f"{r.instruction} {r.input}") not in blocked]
+    return keep, len(records) - len(keep)

@@ -86,22 +86,39 @@ def cross_lingual_instructions(records: list[InstructionRecord], p_switch: float
     return out
 
 
+_UNSPACED = ("Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr", "Laoo")
+
+
+def joined_pairs(corpus: ParallelCorpus, join: int) -> list[tuple[str, str]]:
+    """Every `join` consecutive pairs as one pair of multi-sentence texts (a shorter rest at the end kept); sentences
+    joined by a space, or by nothing in scripts written without spaces."""
+    pairs = list(corpus.pairs())
+    if join <= 1:
+        return pairs
+    glue = ["" if languages.normalize(lang).split("_")[1] in _UNSPACED else " " for lang in (corpus.src_lang, corpus.tgt_lang)]
+    chunks = [pairs[i:i + join] for i in range(0, len(pairs), join)]
+    return [(glue[0].join(x for x, _ in c), glue[1].join(y for _, y in c)) for c in chunks]
+
+
 def translation_instructions(corpora: list[ParallelCorpus], template: str = "afp", p_swap: float = 0.5,
-                             seed: int = 0) -> list[Example]:
+                             seed: int = 0, join: int = 1) -> list[Example]:
     """Translation pairs as instructions; with probability `p_swap` the direction is y -> x.
 
     Templates: "afp" = "{x} Translate into {Language}:" + " {y}"; "afp_eq" = "{x} =" + " {y}";
     "alignx" = the Alpaca input template with "Translate the following sentences from {Src} to {Tgt}." + "{y}".
+    `join` > 1: each instruction translates that many consecutive pairs at once (`joined_pairs`).
     Sets src_text/tgt_text (and their offsets) for span-based objectives.
     """
     if template not in TEMPLATES:
         raise CrossalignError(f"unknown translation template {template!r}; use one of {', '.join(TEMPLATES)}")
     if not 0.0 <= p_swap <= 1.0:
         raise CrossalignError(f"p_swap must be a probability in [0, 1], got {p_swap}")
+    if join < 1:
+        raise CrossalignError(f"data.translation_join must be a positive number of pairs, got {join}")
     rng = random.Random(seed)
     out = []
     for c in corpora:
-        for x, y in c.pairs():
+        for x, y in joined_pairs(c, join):
             a, b, s, t = c.src_lang, c.tgt_lang, x, y
             if rng.random() < p_swap:
                 a, b, s, t = b, a, y, x

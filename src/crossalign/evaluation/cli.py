@@ -39,16 +39,23 @@ def add_item_arguments(p, d: dict, tasks_help: str) -> None:
 def add_arguments(p) -> None:
     d = _DEFAULTS
     p.add_argument("--model", required=True, help="Hub id, folder, .gguf file, LoRA adapter folder or gemma-3-270m")
-    add_item_arguments(p, d, tasks_help=f"comma-separated: {', '.join(TASKS)}, flores (translation), bpb (bits per byte of FLORES text)")
+    add_item_arguments(p, d, tasks_help=f"comma-separated: {', '.join(TASKS)}, flores (translation), bpb (bits per byte of FLORES "
+                                        "text), confusion (answers in the language asked for)")
     p.add_argument("--output", default=d["output"], help="results JSON (predictions .jsonl and .md beside it)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing results file instead of resuming it")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (about 2x faster on CPUs with avx512_bf16)")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="rows per forward pass")
-    p.add_argument("--no-shared-context", action="store_true", help="score every choice with its own full forward")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="rows per forward pass (scoring)")
+    p.add_argument("--generation-batch-size", type=int, default=d["generation_batch_size"],
+                   help="rows decoded together (translation, confusion): a decoding step reads every weight once, so on a "
+                        "CPU 64 rows cost ~2x the time of 16 (benchmarks/results/generation_speed.md); lower it for a big "
+                        "model on a small GPU (the key/value cache grows with it)")
+    p.add_argument("--no-shared-context", action="store_true",
+                   help="score every choice, and generate every answer, with its own full forward (no shared KV cache)")
     p.add_argument("--directions", default=d["directions"], help="flores: en-xx, xx-en or both")
     p.add_argument("--translation-template", default=d["translation_template"], choices=TEMPLATES,
                    help="flores: 'src = tgt' lines or an instruction")
-    p.add_argument("--max-new-tokens", type=int, default=d["max_new_tokens"], help="flores: generation limit per sentence")
+    p.add_argument("--max-new-tokens", type=int, default=d["max_new_tokens"],
+                   help="generation limit per answer (flores: per sentence; confusion: at most its own 128)")
     p.add_argument("--apply-chat-template", action="store_true",
                    help="instruct models: render each prompt with the model's chat template, demonstrations as user and "
                         "assistant turns (lm-eval's --apply_chat_template --fewshot_as_multiturn); bpb stays plain text")

@@ -10,7 +10,13 @@ from the `*.predictions.jsonl` beside each results file and paired by (cell, ite
 - accuracy (`acc`, `acc_norm`, `acc_bytes`): the per-item 0/1 (mean over seeds when there are several);
 - chrF++ / BLEU: the corpus score recomputed on each resample, from sacreBLEU's per-sentence sufficient
   statistics (extracted once, summed per resample; equal to `corpus_score` on the full set);
-- bits per byte: corpus bits over corpus bytes recomputed on each resample.
+- bits per byte: corpus bits over corpus bytes recomputed on each resample;
+- language fidelity of generated text (`off_target`, `in_source`, `empty`; `fidelity.py`): the per-item 0/1;
+  `length_ratio`: corpus output characters over reference characters, recomputed on each resample;
+  `line_pass` (instruction following): passing responses over judged responses, recomputed on each resample.
+
+Results files written before a task's scoring gained a metric are scored again in memory from their stored
+answers where the task can (`EvalTask.rescore`), so an old run compares on the new metrics too.
 
 The average's interval uses the same draws, so it is paired too. A file without per-item records (older
 runs, a missing predictions file) still gets its deltas, with a note saying why there is no interval;
@@ -29,14 +35,17 @@ import numpy as np
 
 from crossalign.bootstrap import CONFIDENCE, MARKER_NOTE, RESAMPLES, SEED, Interval, PairedResult, paired_bootstrap
 from crossalign.errors import CrossalignError
+from crossalign.evaluation.fidelity import FRACTIONS, LENGTH_RATIO
 from crossalign.evaluation.icl import PREDICTIONS
-from crossalign.evaluation.results import load_results, sibling_paths
+from crossalign.evaluation.results import load_results, sibling_paths, summarize
 from crossalign.io import check_creatable, write_atomic
 
 ACCURACY = PREDICTIONS  # accuracy metric -> the per-item prediction field it counts
 CORPUS = ("bleu", "chrf")
 BPB = "bits_per_byte"
-DEFAULT_METRICS = "acc,bleu,chrf,bits_per_byte"
+LINE_PASS = "line_pass"
+RATIOS = (BPB, LENGTH_RATIO, LINE_PASS)  # a total over a total, recomputed on each resample
+DEFAULT_METRICS = f"acc,bleu,chrf,{','.join(FRACTIONS)},{LENGTH_RATIO},{LINE_PASS},bits_per_byte"
 FEW_ITEMS = 20
 
 
@@ -53,11 +62,11 @@ def add_arguments(p) -> None:
 
 
 def _scale(metric: str) -> float:
-    return 100.0 if metric in ACCURACY else 1.0
+    return 100.0 if metric in ACCURACY or metric in FRACTIONS or metric == LINE_PASS else 1.0
 
 
 def _digits(metric: str) -> int:
-    return 4 if metric == BPB else 1
+    return 4 if metric == BPB else 2 if metric == LENGTH_RATIO else 1
 
 
 # ----------------------------------------------------------------------------------------- per-item records
@@ -95,7 +104,28 @@ def load_run(path: str | Path) -> Run:
             except ValueError:
                 raise CrossalignError(f"{pred_path} line {n} is not JSON; re-run the evaluation to repair it") from None
             items[rec.get("cell")].append(rec)
-    return Run(Path(path), data, dict(items))
+    return _rescored(Run(Path(path), data, dict(items)))
+
+
+def _rescored(run: Run) -> Run:
+    """Cells scored by an older version of a task whose answers are still current, scored again in memory."""
+    from crossalign.evaluation.evaluator import get_eval_task
+
+    changed = False
+    for key, rec in run.data["cells"].items():
+        try:
+            task = get_eval_task(rec["task"])
+        except CrossalignError:
+            continue
+        if rec.get("task_version") == task.version or not task.can_rescore(rec) or not run.items.get(key):
+            continue
+        result = task.rescore(rec, run.items[key])
+        run.data["cells"][key] = {**rec, **result.fields, "task_version": task.version}
+        run.items[key] = [{"cell": key, **p} for p in result.predictions]
+        changed = True
+    if changed:
+        run.data["summary"] = summarize(run.data["cells"])
+    return run
 
 
 def _as_run(x) -> Run:
@@ -169,6 +199,19 @@ def _cell_values(run: Run, key: str, metric: str):
             raise NotPaired(f"{run.path}: the predictions of {key} carry no per-sentence logprob/bytes")
         ids = [r.get("id", f"{_base_split(rec['split'])}-{r.get('i')}") for r in recs]
         return ids, np.array([[-r["logprob"] / math.log(2), r["bytes"]] for r in recs], dtype=np.float64), None
+    if metric in FRACTIONS:
+        if any(metric not in r or "id" not in r for r in recs):
+            raise NotPaired(f"{run.path}: the predictions of {key} carry no {metric} flag")
+        return [r["id"] for r in recs], np.array([[float(r[metric])] for r in recs]), None
+    if metric == LENGTH_RATIO:
+        if any("hypothesis" not in r or "reference" not in r or "id" not in r for r in recs):
+            raise NotPaired(f"{run.path}: the predictions of {key} carry no hypothesis/reference")
+        return [r["id"] for r in recs], np.array([[len(r["hypothesis"]), len(r["reference"])] for r in recs],
+                                                 dtype=np.float64), None
+    if metric == LINE_PASS:
+        if any("judged" not in r or "passed" not in r or "id" not in r for r in recs):
+            raise NotPaired(f"{run.path}: the predictions of {key} carry no judged/passed flags")
+        return [r["id"] for r in recs], np.array([[float(r["passed"]), float(r["judged"])] for r in recs]), None
     if metric in CORPUS:
         if any("hypothesis" not in r or "reference" not in r or "id" not in r for r in recs):
             raise NotPaired(f"{run.path}: the predictions of {key} carry no hypothesis/reference")
@@ -228,7 +271,7 @@ def paired_block(a, b, block: tuple, metric: str, langs: list[str], resamples: i
                 f"{len(only_b)} only in B, e.g. {only_b[:2]}); compare runs of the same data, split and --limit")
         order = {i: n for n, i in enumerate(ids_b)}
         ga[lang], gb[lang], scorers[lang] = va, vb[[order[i] for i in ids_a]], scorer
-    if metric in ACCURACY:  # per-item 0/1, mean over seeds: the default (vectorised) mean
+    if metric in ACCURACY or metric in FRACTIONS:  # per-item 0/1, mean over seeds: the default (vectorised) mean
         result = paired_bootstrap({g: v[:, :, 0].mean(axis=1) for g, v in ga.items()},
                                   {g: v[:, :, 0].mean(axis=1) for g, v in gb.items()},
                                   resamples=resamples, seed=seed, confidence=confidence)
@@ -256,8 +299,8 @@ def _paired_corpus(ga, gb, scorers, metric, resamples, seed, confidence) -> Pair
         idx = np.asarray(idx, dtype=np.int64)
         s0, arr, scorer = segments[int(np.searchsorted(starts, idx[0], side="right")) - 1]
         summed = arr[idx - s0].sum(axis=0)  # (seeds, D)
-        if metric == BPB:
-            return float(np.mean(summed[:, 0] / summed[:, 1]))
+        if metric in RATIOS:
+            return float(np.mean(summed[:, 0] / np.maximum(summed[:, 1], 1e-12)))
         return float(np.mean([score_from_stats(scorer, row) for row in summed]))
 
     return paired_bootstrap(items_a, items_b, score=score, resamples=resamples, seed=seed, confidence=confidence)
@@ -328,8 +371,10 @@ def render(blocks: list[dict], name_a: str, name_b: str, resamples: int = RESAMP
     if not any(blk.get("intervals") for blk in blocks):
         return f"A = {name_a}\nB = {name_b}\n\n" + "\n".join(lines) + "No intervals (see the notes).\n"
     foot = (f"{MARKER_NOTE}: paired bootstrap over items ({resamples} resamples, seed {seed}), both models scored on "
-            "the same resample; accuracy in points, chrF++/BLEU recomputed on each resample, bits per byte = corpus "
-            "bits / bytes (lower is better).")
+            "the same resample; accuracy and shares in points, chrF++/BLEU recomputed on each resample, bits per byte = "
+            "corpus bits / bytes (lower is better), length_ratio = output / reference characters (1 is the "
+            "reference's length), off_target / in_source / empty: share of outputs not in the target language / in "
+            "the source language / empty (lower is better).")
     return f"A = {name_a}\nB = {name_b}\n\n" + "\n".join(lines) + "\n" + foot + "\n"
 
 
@@ -339,7 +384,7 @@ def to_json(blocks: list[dict], a: Run, b: Run, resamples: int = RESAMPLES, seed
         iv = blk.get("intervals")
         out.append({
             **{k: blk[k] for k in ("task", "split", "protocol", "shots", "metric")},
-            "units": "points (x100)" if blk["metric"] in ACCURACY else blk["metric"],
+            "units": "points (x100)" if _scale(blk["metric"]) == 100.0 else blk["metric"],
             "langs": {lang: {"a": x, "b": y, "delta": d, "interval": iv.groups[lang].to_dict() if iv else None}
                       for lang, x, y, d in blk["rows"]},
             "average": {"a": blk["avg"][0], "b": blk["avg"][1], "delta": blk["avg"][2],

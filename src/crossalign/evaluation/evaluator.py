@@ -10,7 +10,8 @@ their requests, scores the model's answers and aggregates them; the loop only lo
 requests by kind and stores each finished cell (`results.ResultsFile`).
 
 Resumption: a cell already in the results file is skipped only when its resume key matches: the task's
-version and the identity of the model's weights (`analysis.cache.model_identity`: for a local model the
+version (a cell whose answers are still current but whose scoring is older is scored again from its stored
+answers, without the model: `EvalTask.rescore`) and the identity of the model's weights (`analysis.cache.model_identity`: for a local model the
 sizes and modification times of its weight files). A model retrained into the same folder, or a task
 whose version moved on, gets its cells scored again. Chat-template cells (`--apply-chat-template`) have keys of
 their own (`...|chat`) and the option is part of the file's fingerprint, so chat and plain results never mix.
@@ -28,14 +29,16 @@ from pathlib import Path
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.bits_per_byte import BitsPerByte
 from crossalign.evaluation.icl import PROTOCOLS, MultipleChoice
-from crossalign.evaluation.protocol import Cell, CellResult, Docs, EvalTask, Selection
+from crossalign.evaluation.instruction_following import InstructionFollowing
+from crossalign.evaluation.protocol import GENERATE_UNTIL, Cell, CellResult, Docs, EvalTask, Selection
 from crossalign.evaluation.results import ResultsFile, git_hash, software_versions
 from crossalign.evaluation.tasks import TASKS, get_task
 from crossalign.evaluation.translation import Translation
 
 EVAL_TASKS: dict[str, EvalTask] = {**{name: MultipleChoice(t) for name, t in TASKS.items()},
-                                   "flores": Translation(), "bpb": BitsPerByte()}
-_ALIASES = {"bits_per_byte": "bpb"}
+                                   "flores": Translation(), "bpb": BitsPerByte(), "confusion": InstructionFollowing()}
+_ALIASES = {"bits_per_byte": "bpb", "language_confusion": "confusion", "lcb": "confusion",
+            "instruction_following": "confusion"}
 
 
 def get_eval_task(name: str) -> EvalTask:
@@ -68,6 +71,7 @@ class EvalOptions:
     overwrite: bool = False
     bf16: bool = False
     batch_size: int = 16
+    generation_batch_size: int = 128
     no_shared_context: bool = False
     directions: str = "en-xx,xx-en"
     translation_template: str = "pair"
@@ -92,6 +96,10 @@ class EvalOptions:
                 raise CrossalignError(f"unknown protocol {p!r}; use {', '.join(PROTOCOLS)}")
         if self.limit is not None and self.limit < 1:
             raise CrossalignError(f"--limit must be a positive number of items, got {self.limit}")
+        for flag, value in (("--batch-size", self.batch_size), ("--generation-batch-size", self.generation_batch_size),
+                            ("--max-new-tokens", self.max_new_tokens)):
+            if value < 1:
+                raise CrossalignError(f"{flag} must be a positive number, got {value}")
         return Selection(langs=_names(self.langs) if self.langs else None, shots=shots, seeds=seeds, protocols=protocols,
                          split=self.split, limit=self.limit, directions=_names(self.directions),
                          template=self.translation_template, chat=self.apply_chat_template)
@@ -143,11 +151,12 @@ class Model:
     """A loaded model answering the protocol's requests by kind (lm-eval's `LM`)."""
 
     def __init__(self, model, tokenizer, batch_size: int = 16, bf16: bool = False, share_context: bool = True,
-                 max_new_tokens: int = 256, chat: bool = False):
+                 max_new_tokens: int = 256, chat: bool = False, generation_batch_size: int = 128):
         from crossalign.evaluation.scoring import LoglikelihoodScorer
 
         self.model, self.tokenizer = model, tokenizer
         self.batch_size, self.bf16, self.max_new_tokens, self.chat = batch_size, bf16, max_new_tokens, chat
+        self.share_context, self.generation_batch_size = share_context, generation_batch_size
         self.scorer = LoglikelihoodScorer(model, tokenizer, batch_size=batch_size, bf16=bf16, share_context=share_context,
                                           chat=chat)
 
@@ -167,11 +176,12 @@ class Model:
     def loglikelihood(self, requests: list[list[tuple]], progress=None) -> list[list[float]]:
         return self.scorer.score([[(self.render(c), x) for c, x in group] for group in requests], progress=progress)
 
-    def generate_until(self, prompts: list, progress=None) -> list[str]:
-        from crossalign.evaluation.translation import generate_lines
+    def generate_until(self, prompts: list, progress=None, until=("\n",), max_new_tokens: int | None = None) -> list[str]:
+        from crossalign.evaluation.generation import generate
 
-        return generate_lines(self.model, self.tokenizer, [self.render(p) for p in prompts], self.batch_size,
-                              self.max_new_tokens, self.bf16, progress, chat=self.chat)
+        limit = min(self.max_new_tokens, max_new_tokens or self.max_new_tokens)
+        return generate(self.model, self.tokenizer, [self.render(p) for p in prompts], until, self.generation_batch_size, limit,
+                        self.bf16, progress, chat=self.chat, share_prefix=self.share_context)
 
 
 def evaluate_cell(task: EvalTask, cell: Cell, model: Model, root: Path | None = None, docs: Docs | None = None,
@@ -179,7 +189,10 @@ def evaluate_cell(task: EvalTask, cell: Cell, model: Model, root: Path | None = 
     """Score one cell: requests from the task, answers from the model, per-item records, aggregation."""
     docs = docs if docs is not None else task.docs(cell, root)
     requests = task.construct_requests(cell, docs, root)
-    answers = getattr(model, task.request_type)(requests, progress)
+    if task.request_type == GENERATE_UNTIL:
+        answers = model.generate_until(requests, progress, until=task.until, max_new_tokens=task.max_new_tokens)
+    else:
+        answers = model.loglikelihood(requests, progress)
     records = [task.process_results(cell, i, item, answer) for i, (item, answer) in enumerate(zip(docs.items, answers))]
     return task.aggregation(cell, docs, records)
 
@@ -212,6 +225,27 @@ def check_chat_template(name: str) -> None:
                               "the option, or a model saved with one (training's data.chat_template)")
 
 
+def resume_key(task: EvalTask, weights: str) -> dict:
+    """What must match for a stored cell to be reused: the task's version (and its answers' version, for a task that
+    keeps one apart), the weights."""
+    extra = {"answers_version": task.answers_version} if task.ANSWERS_VERSION is not None else {}
+    return {"task_version": task.version, **extra, "weights": weights}
+
+
+def rescore_cell(store: ResultsFile, task: EvalTask, key: str, resume: dict) -> bool:
+    """Score a stored cell again from its stored answers when only the task's scoring moved on (same weights, same
+    answers); True when it did."""
+    record = store.cells.get(key)
+    if record is None or store.done(key, resume) or record.get("weights") != resume["weights"] \
+            or not task.can_rescore(record):
+        return False
+    result = task.rescore(record, store.predictions(key))
+    keep = {k: record[k] for k in ("task", "lang", "split", "shots", "protocol", "seed", "chat", "wall_s", "items_per_s")
+            if k in record}
+    store.add(key, {**keep, **result.fields, **resume}, result.predictions, timed=False)
+    return True
+
+
 def evaluate(options: EvalOptions) -> EvalRun:
     """Score every cell `options` asks for into `options.output`, resuming the cells already there."""
     import torch
@@ -231,8 +265,11 @@ def evaluate(options: EvalOptions) -> EvalRun:
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     store = ResultsFile(options.output, run_info, fingerprint, overwrite=options.overwrite)
     weights = weights_identity(options.model)
-    resume = {cell: {"task_version": get_eval_task(cell.task).version, "weights": weights} for cell in cells}
+    resume = {cell: resume_key(get_eval_task(cell.task), weights) for cell in cells}
     keys = {cell: get_eval_task(cell.task).key(cell) for cell in cells}
+    rescored = [c for c in cells if rescore_cell(store, get_eval_task(c.task), keys[c], resume[c])]
+    if rescored:
+        print(f"{len(rescored)} cell(s) in {options.output} scored again from their stored answers (newer scoring)")
     todo = [c for c in cells if not store.done(keys[c], resume[c])]
     stale = [c for c in todo if keys[c] in store.cells]
     if len(todo) < len(cells):
@@ -245,6 +282,7 @@ def evaluate(options: EvalOptions) -> EvalRun:
         return EvalRun(store.path, store.cells, store.data["summary"], [], sorted(notes))
     model, tok = load_model(options.model)
     lm = Model(model, tok, batch_size=options.batch_size, bf16=options.bf16, share_context=not options.no_shared_context,
+               generation_batch_size=options.generation_batch_size,
                max_new_tokens=options.max_new_tokens, chat=options.apply_chat_template)
     for task_name in dict.fromkeys(c.task for c in todo):
         task = get_eval_task(task_name)

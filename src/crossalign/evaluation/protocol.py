@@ -18,7 +18,9 @@ whatever the task (`evaluator.evaluate`).
 
 A task carries a `VERSION` (lm-eval's `VERSION`): bump it when what its cells measure changes (template,
 items, scoring). A cell's resume key holds it, so a results file resumed by a later version scores that
-task's cells again instead of mixing old and new numbers.
+task's cells again instead of mixing old and new numbers. `ANSWERS_VERSION` is the part of it the model's
+answers depend on (prompts, items, decoding): when only the scoring moved on (a new metric from the same
+answers), a task that can (`rescore`) scores the stored answers again, without the model.
 """
 
 from __future__ import annotations
@@ -118,11 +120,31 @@ class EvalTask:
 
     name: str
     VERSION: ClassVar[int]
+    ANSWERS_VERSION: ClassVar[int | None] = None
+    """The version of what the answers depend on; None: VERSION (any change means new answers)."""
     request_type: ClassVar[str]
+    until: ClassVar[tuple[str, ...]] = ("\n",)
+    """`generate_until` tasks: where an answer ends (the stop string is not part of it)."""
+    max_new_tokens: ClassVar[int | None] = None
+    """`generate_until` tasks: the task's own bound on an answer (the command's --max-new-tokens caps it too)."""
 
     @property
     def version(self) -> int:
         return self.VERSION
+
+    @property
+    def answers_version(self) -> int:
+        return self.ANSWERS_VERSION if self.ANSWERS_VERSION is not None else self.VERSION
+
+    def can_rescore(self, record: dict) -> bool:
+        """Whether a stored cell's answers are still this task's (its scoring may be older)."""
+        stored = record.get("answers_version", record.get("task_version"))
+        return self.ANSWERS_VERSION is not None and stored == self.answers_version
+
+    def rescore(self, record: dict, predictions: list[dict]) -> CellResult:
+        """A stored cell scored again from its stored answers (`process_results` and `aggregation` of today);
+        only for cells `can_rescore` accepts."""
+        raise NotImplementedError
 
     def cells(self, selection: Selection, root: Path | None) -> list[Cell]:
         """Every cell `selection` asks of this task, checked against the data (a missing language or split

@@ -22,7 +22,8 @@ from crossalign.errors import CrossalignError
 from crossalign.io import check_creatable, write_atomic
 
 FORMAT_VERSION = 1
-METRIC_ORDER = ("acc", "acc_norm", "acc_bytes", "bleu", "chrf", "bits_per_byte")
+METRIC_ORDER = ("acc", "acc_norm", "acc_bytes", "bleu", "chrf", "off_target", "in_source", "empty", "length_ratio",
+                "line_pass", "bits_per_byte")
 
 
 def software_versions() -> dict:
@@ -119,6 +120,14 @@ class ResultsFile:
         record = self.cells.get(key)
         return record is not None and all(record.get(k) == v for k, v in (resume or {}).items())
 
+    def predictions(self, key: str) -> list[dict]:
+        """The stored per-item records of cell `key`, in order, without their cell key."""
+        if not self.pred_path.exists():
+            return []
+        with open(self.pred_path, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        return [{k: v for k, v in r.items() if k != "cell"} for r in rows if r.get("cell") == key]
+
     def _trim_predictions(self) -> None:
         """Drop prediction lines of cells that never finished (an interrupted run appended some)."""
         if not self.pred_path.exists():
@@ -133,8 +142,9 @@ class ResultsFile:
                     continue
         write_atomic(self.pred_path, "".join(keep))
 
-    def add(self, key: str, record: dict, predictions: list[dict]) -> None:
-        """Store one finished cell: predictions first, then the JSON that marks the cell done."""
+    def add(self, key: str, record: dict, predictions: list[dict], timed: bool = True) -> None:
+        """Store one finished cell: predictions first, then the JSON that marks the cell done. `timed`: its
+        `wall_s` is new work, added to the run's (not for a cell scored again from stored answers)."""
         if key in self.cells:  # a stale cell scored again: unlist it first, then drop its predictions
             del self.cells[key]
             self.save()
@@ -149,7 +159,8 @@ class ResultsFile:
             f.flush()
             os.fsync(f.fileno())
         self.cells[key] = record
-        self.data["run"]["wall_s"] = round(self.data["run"].get("wall_s", 0.0) + record.get("wall_s", 0.0), 3)
+        if timed:
+            self.data["run"]["wall_s"] = round(self.data["run"].get("wall_s", 0.0) + record.get("wall_s", 0.0), 3)
         self.save()
 
     def save(self) -> None:
@@ -191,6 +202,8 @@ def summarize(cells: dict) -> list[dict]:
 def _fmt(metric: str, value: float) -> str:
     if metric == "bits_per_byte":
         return f"{value:.4f}"
+    if metric == "length_ratio":
+        return f"{value:.2f}"
     return f"{value:.2f}" if metric in ("bleu", "chrf") else f"{100 * value:.1f}"
 
 

@@ -2,14 +2,16 @@
 (`Translation`, the `EvalTask` of `--tasks flores`).
 
 Prompt (`template="pair"`, the AlignX / MMT-LLM protocol): k demonstrations from `dev` as
-`src = tgt` lines, then `src =`; the model continues the line. `template="instruct"` wraps the same
+`src = tgt` lines, then `src =`; the model continues the line. Scoring dev itself (tuning: `--split dev --limit N`),
+the demonstrations come from dev rows after the first N, never a scored row. `template="instruct"` wraps the same
 pairs as "English: ... / Swahili: ..." after a one-line instruction. Demonstrations are drawn once per
 (seed, k), the same dev lines for every direction and language (FLORES is line-aligned). With
 `--apply-chat-template` each demonstration is a user turn (its 0-shot prompt) and an assistant turn, the
 sentence a user turn (`chat_prompt`).
 
-Generation is batched with left padding (so every row ends where generation starts), greedy, and
-stops at the end of the line. BLEU uses sacreBLEU's `flores200` SentencePiece tokenizer (spBLEU);
+Generation (`generation.py`) is greedy, batched, encodes the demonstrations every item shares once, and
+stops at the end of the line. Each output is also judged for language fidelity (`fidelity.py`: in the
+target language? a copy of the source? empty? how long against the reference?). BLEU uses sacreBLEU's `flores200` SentencePiece tokenizer (spBLEU);
 its model file is downloaded by sacreBLEU on first use, so without network the metric falls back to
 `13a` (`zh` for Chinese, `char` for Japanese/Korean/Thai/Burmese/Lao/Khmer targets) and the results
 say so.
@@ -21,11 +23,10 @@ import functools
 import hashlib
 import random
 
-import torch
-
-from crossalign import languages
+from crossalign import language_id, languages
 from crossalign.data.sources import flores
 from crossalign.errors import CrossalignError
+from crossalign.evaluation import fidelity
 from crossalign.evaluation.protocol import (ENGLISH, GENERATE_UNTIL, Cell, CellResult, Docs, EvalTask, Selection,
                                             flores_split)
 
@@ -34,9 +35,10 @@ DIRECTIONS = ("en-xx", "xx-en")
 _CHAR_SCRIPTS = ("Jpan", "Hang", "Thai", "Mymr", "Laoo", "Khmr")
 
 
-def demo_indices(n_dev: int, shots: int, seed: int) -> list[int]:
+def demo_indices(n_dev: int, shots: int, seed: int, first: int = 0) -> list[int]:
+    """The dev rows of a cell's demonstrations, from rows `first`.. (scoring dev[:first] keeps them apart)."""
     rng = random.Random(int.from_bytes(hashlib.sha256(f"{seed}|flores|{shots}".encode()).digest()[:8], "big"))
-    return rng.sample(range(n_dev), shots)
+    return rng.sample(range(first, n_dev), shots)
 
 
 def build_prompt(src: str, demos: list[tuple[str, str]], template: str, src_lang: str, tgt_lang: str) -> str:
@@ -57,47 +59,6 @@ def chat_prompt(src: str, demos: list[tuple[str, str]], template: str, src_lang:
         turns += [{"role": "user", "content": build_prompt(s, [], template, src_lang, tgt_lang)},
                   {"role": "assistant", "content": t}]
     return turns + [{"role": "user", "content": build_prompt(src, [], template, src_lang, tgt_lang)}]
-
-
-def _special_ids(tokenizer) -> set[int]:
-    """Every special token id, the chat templates' turn markers (`<|im_end|>`, `<|eot_id|>`) included."""
-    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
-    return set(tokenizer.all_special_ids) | {i for i, t in added.items() if getattr(t, "special", False)}
-
-
-@torch.inference_mode()
-def generate_lines(model, tokenizer, prompts: list[str], batch_size: int = 8, max_new_tokens: int = 256,
-                   bf16: bool = False, progress=None, chat: bool = False) -> list[str]:
-    """Greedy continuation of each prompt up to the end of its line. `chat`: the prompts are chat renderings,
-    tokenized as written (their template wrote BOS), and an answer also ends at the first special token (the end of
-    the assistant's turn)."""
-    device = next(model.parameters()).device
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    outs: list[str | None] = [None] * len(prompts)
-    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # similar lengths share a batch
-    try:
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
-                            add_special_tokens=not chat).to(device)
-            ctx = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else torch.autocast(device.type, enabled=False)
-            with ctx:
-                gen = model.generate(
-                    **enc, do_sample=False, max_new_tokens=max_new_tokens, stop_strings=["\n"], tokenizer=tokenizer,
-                    pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None, temperature=None,
-                )
-            new = gen[:, enc["input_ids"].shape[1]:].tolist()
-            if chat:
-                special = _special_ids(tokenizer)
-                new = [row[:next((j for j, t in enumerate(row) if t in special), len(row))] for row in new]
-            for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True)):
-                outs[i] = text.split("\n")[0].strip()
-            if progress:
-                progress(len(idx))
-    finally:
-        tokenizer.padding_side = side
-    return outs
 
 
 @functools.lru_cache(maxsize=1)
@@ -138,7 +99,8 @@ class Translation(EvalTask):
     """Few-shot FLORES translation between English and each `--langs` language, in the asked directions."""
 
     name = "flores"
-    VERSION = 1
+    VERSION = 2  # 2: language fidelity (off_target, in_source, empty, length_ratio) beside BLEU and chrF++
+    ANSWERS_VERSION = 1  # the translations of version 1 are still its answers: rescored, not generated again
     request_type = GENERATE_UNTIL
 
     def cells(self, selection: Selection, root) -> list[Cell]:
@@ -148,8 +110,9 @@ class Translation(EvalTask):
                 raise CrossalignError(f"unknown --directions entry {d!r}; use en-xx and/or xx-en")
         if selection.template not in TEMPLATES:
             raise CrossalignError(f"unknown translation template {selection.template!r}; use one of {', '.join(TEMPLATES)}")
-        if split == "dev" and any(selection.shots):
-            raise CrossalignError("few-shot demonstrations come from FLORES dev: score on devtest, not dev")
+        if split == "dev" and any(selection.shots) and not selection.limit:
+            raise CrossalignError("few-shot demonstrations come from FLORES dev: score devtest, or dev with --limit N "
+                                  "(the demonstrations then come from dev rows after the first N)")
         directions = [d for d in DIRECTIONS if d in selection.directions]
         cells = []
         for code in selection.langs:
@@ -162,6 +125,7 @@ class Translation(EvalTask):
                       for k in selection.shots for seed in selection.seeds_for(k) for d in directions]
         if not cells:
             raise CrossalignError("flores: no language other than English in --langs")
+        language_id.check_supported([ENGLISH, *{c.lang for c in cells}])
         return cells
 
     @staticmethod
@@ -182,14 +146,31 @@ class Translation(EvalTask):
         demos = []
         if cell.shots:
             dev = flores.read(root, [src, tgt], "dev")
-            demos = [(dev[src][i], dev[tgt][i]) for i in demo_indices(len(dev[src]), cell.shots, cell.seed)]
+            first = cell.limit if cell.split == "dev" else 0  # never a scored row
+            demos = [(dev[src][i], dev[tgt][i]) for i in demo_indices(len(dev[src]), cell.shots, cell.seed, first)]
         prompt = chat_prompt if cell.chat else build_prompt
         return [prompt(s, demos, cell.template, src, tgt) for s, _ in docs.items]
 
     def process_results(self, cell: Cell, index: int, item: tuple[str, str], answer: str) -> dict:
-        return {"id": f"{cell.split}-{index}", "source": item[0], "reference": item[1], "hypothesis": answer}
+        src, tgt = self.languages(cell)
+        return {"id": f"{cell.split}-{index}", "source": item[0], "reference": item[1], "hypothesis": answer,
+                **fidelity.judge(answer, tgt, src)}
 
     def aggregation(self, cell: Cell, docs: Docs, records: list[dict]) -> CellResult:
-        scores, info = corpus_scores([r["hypothesis"] for r in records], [r["reference"] for r in records],
-                                     self.languages(cell)[1])
-        return CellResult({"n": len(records), "metrics": scores, **info}, records, info.get("note"))
+        hyps, refs = [r["hypothesis"] for r in records], [r["reference"] for r in records]
+        scores, info = corpus_scores(hyps, refs, self.languages(cell)[1])
+        lengths = fidelity.length_ratios(hyps, refs)
+        metrics = {**scores, **fidelity.shares(records), fidelity.LENGTH_RATIO: lengths[fidelity.LENGTH_RATIO]}
+        return CellResult({"n": len(records), "metrics": metrics, "length_ratio_median": lengths["length_ratio_median"],
+                           **info}, records, info.get("note"))
+
+    def rescore(self, record: dict, predictions: list[dict]) -> CellResult:
+        src, tgt = record["lang"].split("-", 1)
+        split, _, limit = record["split"].partition("[:")
+        cell = Cell(self.name, tgt if src == ENGLISH else src, record["shots"], None, record["seed"], split,
+                    int(limit.rstrip("]")) if limit else None, direction="en-xx" if src == ENGLISH else "xx-en",
+                    template=record["protocol"], chat=bool(record.get("chat")))
+        items = [(p["source"], p["reference"]) for p in predictions]
+        records = [{**self.process_results(cell, i, item, p["hypothesis"]), "id": p["id"]}
+                   for i, (item, p) in enumerate(zip(items, predictions))]
+        return self.aggregation(cell, Docs(items), records)

@@ -17,6 +17,8 @@ The recipes are weightings of the same terms:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -68,6 +70,7 @@ class AlignmentModel(nn.Module):
             self.language_matching.to(torch.promote_types(lm.dtype, torch.float32))
         self.lm_loss, self.softcap = resolve_lm_loss(getattr(objectives, "lm_loss", "auto"), lm)
         self.kl_softcap = self._check_kl(lm) if self.weights["kl"] else None
+        self.kl_fraction = float(getattr(objectives, "kl_fraction", 1.0))
         self.lm_loss_chunk_size = getattr(objectives, "lm_loss_chunk_size", None)
 
     @property
@@ -82,19 +85,28 @@ class AlignmentModel(nn.Module):
     # ---- terms --------------------------------------------------------------------------------------
     def _pairs_terms(self, batch) -> dict[str, torch.Tensor]:
         """AFP L_MCL: x and y as standalone sentences in one forward cut at the alignment layer; with the KL term,
-        a full forward instead (the same layer's states on the way) and the base's logits with the adapter off."""
+        a full forward for the sentences it reads (the same layer's states on the way) and the base's logits with
+        the adapter off, the forward cut at the layer for the rest."""
         ids = torch.cat([batch["x_input_ids"], batch["y_input_ids"]])
         mask = torch.cat([batch["x_attention_mask"], batch["y_attention_mask"]])
         terms = {}
         if self.weights["kl"]:
-            keep = next_token_positions(mask)
+            n = batch["x_input_ids"].shape[0]
+            k = min(n, max(1, math.ceil(self.kl_fraction * n)))  # the first k pairs: batches come shuffled
+            read = torch.cat([torch.arange(k), n + torch.arange(k)]).to(ids.device)
+            keep = next_token_positions(mask[read])
             rows = keep.nonzero()[:, 0]
             with capture_hidden_states(self.lm, [self.layer]) as states:
-                logits = self._logits_at(ids, mask, keep)
+                logits = self._logits_at(ids[read], mask[read], keep)
             h = states[self.layer]
             with torch.no_grad(), unwrap(self.lm, peft=False).disable_adapter():
-                base_logits = self._logits_at(ids, mask, keep)
-            terms["kl"] = kl_to_base(logits, base_logits, rows, ids.shape[0])
+                base_logits = self._logits_at(ids[read], mask[read], keep)
+            terms["kl"] = kl_to_base(logits, base_logits, rows, 2 * k)
+            if k < n:  # the other pairs: only the alignment layer's states
+                rest = torch.cat([torch.arange(k, n), n + torch.arange(k, n)]).to(ids.device)
+                h_rest = hidden_states(self.lm, ids[rest], mask[rest], [self.layer])[self.layer]
+                h = torch.empty((ids.shape[0], *h.shape[1:]), dtype=h.dtype, device=h.device).index_copy(
+                    0, read, h).index_copy(0, rest, h_rest.to(h.dtype))
         else:
             h = hidden_states(self.lm, ids, mask, [self.layer])[self.layer]
         vecs = pool(h.float(), ids, mask, self.cfg.pooling, self.special_ids)

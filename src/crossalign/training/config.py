@@ -21,7 +21,8 @@ from crossalign.config import _coerce, from_dict, to_dict
 from crossalign.errors import CrossalignError
 
 ANALYSIS_LANGUAGES = ["deu", "fra", "spa", "zho", "arb", "hin", "swh", "tha", "tur", "vie", "ind", "est"]
-EVAL_SETS = ["flores200", "tatoeba_laser", "xcopa", "copa_en", "xstorycloze", "xnli", "pawsx", "xwinograd"]
+EVAL_SETS = ["flores200", "tatoeba_laser", "xcopa", "copa_en", "xstorycloze", "xnli", "pawsx", "xwinograd",
+             "hplt_instruct_eval"]
 
 
 @dataclass
@@ -76,6 +77,10 @@ class DataConfig:
     translation_instructions: bool = True
     """Also cast the translation pairs as instructions for the LM loss."""
     translation_template: Literal["afp", "afp_eq", "alignx"] = "afp"
+    translation_join: int = 1
+    """Join this many consecutive pairs of a corpus into one translation instruction (the contrastive pairs stay
+    sentences): Tatoeba's pairs average ~7 words, FLORES sentences ~21, and a model tuned on short answers writes
+    short translations."""
     p_swap: float = 0.5
     """Probability that a translation instruction goes pivot <- language instead of pivot -> language."""
     max_length: int = 256
@@ -90,6 +95,8 @@ class DataConfig:
     `auto` or a path resolved to."""
 
     def __post_init__(self):
+        if int(self.translation_join) < 1:
+            raise CrossalignError(f"data.translation_join must be a positive number of pairs, got {self.translation_join}")
         value = str(self.chat_template).strip()
         if value.lower() in ("none", "auto"):
             self.chat_template = value.lower()
@@ -139,6 +146,10 @@ class ObjectiveConfig:
     """Weight of the forward KL from the frozen base model's next-token distributions to the model's on the pair
     sentences (plain text in every language of the data; LoRA only: the base is the model with its adapter off).
     It holds the LM's prose in place while the contrastive term reshapes a middle layer (objectives/kl_to_base.py)."""
+    kl_fraction: float = 1.0
+    """Share of each batch's pairs whose two sentences the KL term reads (the first ones of the shuffled batch; at
+    least one pair). The term costs a full forward of the model and one of the base, vocabulary projection
+    included, over those sentences; the others stop at the alignment layer as without the term."""
     schedule: Literal["joint", "alternate"] = "joint"
     """`joint`: every term on every batch. `alternate` (mid-align): `alternate_every` optimizer steps on the LM loss
     alone, then as many on the contrastive loss on `pairs` alone, in turn (training/schedule.py)."""
@@ -169,6 +180,8 @@ class ObjectiveConfig:
         for name in ("lm_weight", "contrastive_weight", "language_matching_weight", "kl_weight"):
             if getattr(self, name) < 0:
                 raise CrossalignError(f"objectives.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.kl_fraction <= 1:
+            raise CrossalignError(f"objectives.kl_fraction must be in (0, 1], got {self.kl_fraction}")
         self.lm_loss = str(self.lm_loss).strip().lower()
         if self.lm_loss not in ("auto", "chunked", "full"):
             raise CrossalignError(f"objectives.lm_loss must be auto, chunked or full, got {self.lm_loss!r}")

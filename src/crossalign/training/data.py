@@ -34,7 +34,7 @@ class TrainingTexts:
 def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int, root: Path | None) -> TrainingTexts:
     """Read pairs and instructions (from the local data `root`, None: the Hub), apply the contamination guard
     and the per-language cap, build the instruction examples."""
-    from crossalign.data.contamination import drop_contaminated, evaluation_texts
+    from crossalign.data.contamination import drop_contaminated, drop_contaminated_instructions, evaluation_texts
     from crossalign.data.instructions import cross_lingual_instructions, read_instructions, story_instructions, translation_instructions
     from crossalign.data.parallel import load_parallel
     from crossalign.data.sources import parse_spec, xstorycloze
@@ -83,10 +83,14 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int, root: 
             else:
                 records += [r for r in read_instructions(spec, langs=None, limit=data.max_instructions_per_language)
                             if languages.normalize(r.lang) in wanted]
+        if records and data.exclude_eval_sets and root is not None:
+            records, dropped["instructions"] = drop_contaminated_instructions(
+                records, evaluation_texts(root, tuple(data.exclude_eval_sets)))
         if records:
             examples += cross_lingual_instructions(records, p_switch=data.cross_lingual_p, seed=seed)
         if data.translation_instructions:
-            examples += translation_instructions(corpora, template=data.translation_template, p_swap=data.p_swap, seed=seed)
+            examples += translation_instructions(corpora, template=data.translation_template, p_swap=data.p_swap, seed=seed,
+                                                 join=data.translation_join)
     return TrainingTexts(pairs=corpora, examples=examples, dropped=dropped)
 
 

@@ -58,7 +58,8 @@ def require(path: Path, what: str) -> Path:
     return path
 
 
-def _text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A UTF-8 file's text (a BOM dropped); a one-line error naming the first undecodable line."""
     if not path.is_file():
         raise CrossalignError(f"file not found: {path}")
     data = path.read_bytes()
@@ -79,14 +80,14 @@ def _split_lines(text: str) -> list[str]:
 
 def read_lines(path: str | Path) -> list[str]:
     """Lines of a UTF-8 text file, stripped. Undecodable bytes name the line."""
-    return [line.strip() for line in _split_lines(_text(Path(path)))]
+    return [line.strip() for line in _split_lines(read_text(Path(path)))]
 
 
 def read_tsv(path: str | Path, strip_lines: bool = False) -> list[list[str]]:
     """Every line of a TSV file as its fields, an empty line as []. Quoting is off: these files hold
     unbalanced quote characters inside fields, which csv's quote handling would merge across lines.
     `strip_lines`: surrounding whitespace (tabs included) of a line is not data (a user's pair files)."""
-    lines = _split_lines(_text(Path(path)))
+    lines = _split_lines(read_text(Path(path)))
     if strip_lines:
         lines = [line.strip() for line in lines]
     return list(csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))

@@ -1,0 +1,75 @@
+"""Cross-lingual instruction following (`--tasks confusion`): prompts, LCB's line-level judgement, the task on a
+tiny model, and its prompts kept out of training data."""
+
+import json
+
+import pytest
+
+from crossalign.data.sources import hplt_instruct
+from crossalign.evaluation.instruction_following import judge_lines, prompt_text
+
+ET = "Eesti on riik Põhja-Euroopas, Läänemere idakaldal. Tallinn on Eesti pealinn ja suurim linn."
+EN = "Estonia is a country in Northern Europe on the eastern coast of the Baltic Sea."
+
+
+def test_prompts_are_read_and_a_damaged_object_is_dropped(shared_data):
+    en, dropped_en = hplt_instruct.prompts(shared_data, "en")
+    hi, dropped_hi = hplt_instruct.prompts(shared_data, "hin_Deva")
+    assert (len(en), dropped_en) == (50, 0)
+    assert (len(hi), dropped_hi) == (49, 1)  # one object of the release has a stray quote
+    assert {i for i, _ in hi} < {i for i, _ in en}  # the same Open-Assistant items, translated
+    assert hplt_instruct.code("nob_Latn") == "no"
+
+
+def test_forms():
+    assert prompt_text("answer-in", "Why is the sky blue?", "sw") == "Why is the sky blue? Answer in Swahili:"
+    assert prompt_text("request", "Why?", "et") == "Why?\nPlease answer in Estonian.\n"
+    assert prompt_text("native", "Miks?", "et") == "Miks?\n"
+    assert prompt_text("answer-in", "Why?", "sw", chat=True) == "Why? Answer in Swahili."
+
+
+def test_line_level_judgement():
+    assert judge_lines(ET, "et") == (True, True)
+    assert judge_lines(f"{ET}\n{EN}", "et") == (True, False)  # one English line fails the answer
+    assert judge_lines("Jah.\nTere!", "et") == (False, False)  # nothing long enough to judge
+    assert judge_lines(f"{ET}\nOK, thanks!", "et") == (True, True)  # a short line is not judged
+    assert judge_lines("北京是中国的首都，也是一座历史悠久的城市。", "zh") == (True, True)  # no spaces: characters count
+
+
+def test_the_task_on_a_tiny_model(tiny_gemma_dir, shared_data, tmp_path, monkeypatch):
+    from crossalign.cli import main
+
+    monkeypatch.setenv("CROSSALIGN_NO_PROGRESS", "1")
+    out = tmp_path / "c.json"
+    args = ["eval", "--model", str(tiny_gemma_dir), "--data-dir", str(shared_data), "--output", str(out),
+            "--tasks", "confusion", "--langs", "sw,hi", "--protocol", "cross,native", "--limit", "2", "--max-new-tokens", "6"]
+    assert main(args) == 0
+    data = json.loads(out.read_text())
+    keys = sorted(data["cells"])
+    assert keys == ["confusion|hin_Deva|test[:2]|0|answer-in|0", "confusion|hin_Deva|test[:2]|0|native|0",
+                    "confusion|hin_Deva|test[:2]|0|request|0", "confusion|swh_Latn|test[:2]|0|answer-in|0",
+                    "confusion|swh_Latn|test[:2]|0|request|0"]  # Swahili has no human-translated prompts
+    rec = data["cells"]["confusion|swh_Latn|test[:2]|0|answer-in|0"]
+    assert set(rec["metrics"]) == {"line_pass", "off_target", "in_source", "empty"} and rec["n"] == 2
+    preds = [json.loads(x) for x in out.with_suffix(".predictions.jsonl").read_text().splitlines()]
+    p = next(x for x in preds if x["cell"] == "confusion|swh_Latn|test[:2]|0|answer-in|0")
+    assert p["prompt"].startswith("My son told me") and {"judged", "passed", "off_target", "lang"} <= set(p)
+    assert main(args) == 0  # resumes: nothing to do
+
+
+def test_training_never_sees_the_prompts(shared_data, tmp_path):
+    from crossalign.training.config import DataConfig, ObjectiveConfig
+    from crossalign.training.data import build_texts
+
+    prompt = hplt_instruct.prompts(shared_data, "en")[0][0][1]
+    rows = [{"instruction": prompt, "input": "", "output": "An answer.", "lang": "en", "id": "1"},
+            {"instruction": "Name a colour.", "input": "", "output": "Blue.", "lang": "en", "id": "2"}]
+    path = tmp_path / "inst.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("eng_Latn\tdeu_Latn\nGood morning, friend.\tGuten Morgen, Freund.\n", encoding="utf-8")
+    data = DataConfig(languages=["deu"], parallel=[str(pairs)], instructions=[str(path)], translation_instructions=False,
+                      max_pairs_per_language=None)
+    texts = build_texts(data, ObjectiveConfig(), 0, shared_data)
+    assert texts.dropped["instructions"] == 1
+    assert [e.prompt for e in texts.examples] == ["Name a colour. Answer in English:"]
