@@ -151,7 +151,8 @@ def measure(model: str, d: Path, args) -> dict:
     point = read_point(ana, summary, args)
     if args.mt_langs:
         mt = {"model": model, "tasks": "flores", "langs": args.mt_langs, "split": "dev", "limit": args.mt_limit,
-              "shots": str(args.mt_shots), "output": str(d / "mt.json"), "data_dir": args.data_dir}
+              "shots": str(args.mt_shots), "max_new_tokens": args.mt_max_new_tokens, "output": str(d / "mt.json"),
+              "data_dir": args.data_dir}
         mt_summary = run_once(command_line("eval", mt), d / "mt.argv.json", lambda: evaluate(EvalOptions(**mt)).summary,
                               lambda: load_results(d / "mt.json")["summary"])
         point["mt"] = read_mt(mt_summary)
@@ -364,6 +365,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mt-langs", default="", help="translate these to and from English on FLORES dev (e.g. swh,est,hin,tur)")
     ap.add_argument("--mt-limit", type=int, default=50, help="FLORES dev sentences translated per direction")
     ap.add_argument("--mt-shots", type=int, default=4, help="demonstrations per translation prompt")
+    ap.add_argument("--mt-max-new-tokens", type=int, default=96,
+                    help="generation limit per sentence (experiments/compare_methods.py's; a FLORES sentence needs < 96)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)

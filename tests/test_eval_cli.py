@@ -163,6 +163,7 @@ def test_retrained_weights_are_scored_again_and_unchanged_ones_resume(tiny_token
     (["--tasks", "confusion", "--langs", "sw", "--shots", "2"], "zero-shot"),
     (["--tasks", "confusion", "--langs", "sw", "--protocol", "native"], "no human-translated prompts in swh_Latn"),
     (["--tasks", "confusion", "--langs", "haw"], "unknown language code"),
+    (["--tasks", "flores", "--langs", "sw", "--generation-batch-size", "0"], "--generation-batch-size must be a positive"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny_gemma_dir, shared_data, tmp_path, capsys, extra, message):
     assert _eval(tiny_gemma_dir, shared_data, tmp_path / "r.json", *extra) == 2

@@ -110,3 +110,8 @@ def test_no_common_prefix_is_the_plain_path(tiny_tokenizer):
     tokens, count[0] = count[0], 0
     assert a == generate(model, tiny_tokenizer, prompts, batch_size=3, max_new_tokens=6, share_prefix=False)
     assert count[0] == tokens
+
+
+def test_stop_strings_after_text_let_an_answer_open_with_a_blank_line():
+    assert cut("\n\nHabari yako.\n\nMore.", ["\n\n"], after_text=True) == "Habari yako."
+    assert cut("\n\nHabari yako.", ["\n\n"]) == ""  # translation's rule: the first stop string ends it

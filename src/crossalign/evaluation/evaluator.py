@@ -176,12 +176,14 @@ class Model:
     def loglikelihood(self, requests: list[list[tuple]], progress=None) -> list[list[float]]:
         return self.scorer.score([[(self.render(c), x) for c, x in group] for group in requests], progress=progress)
 
-    def generate_until(self, prompts: list, progress=None, until=("\n",), max_new_tokens: int | None = None) -> list[str]:
+    def generate_until(self, prompts: list, progress=None, until=("\n",), max_new_tokens: int | None = None,
+                       until_after_text: bool = False) -> list[str]:
         from crossalign.evaluation.generation import generate
 
         limit = min(self.max_new_tokens, max_new_tokens or self.max_new_tokens)
         return generate(self.model, self.tokenizer, [self.render(p) for p in prompts], until, self.generation_batch_size, limit,
-                        self.bf16, progress, chat=self.chat, share_prefix=self.share_context)
+                        self.bf16, progress, chat=self.chat, share_prefix=self.share_context,
+                        until_after_text=until_after_text)
 
 
 def evaluate_cell(task: EvalTask, cell: Cell, model: Model, root: Path | None = None, docs: Docs | None = None,
@@ -190,7 +192,8 @@ def evaluate_cell(task: EvalTask, cell: Cell, model: Model, root: Path | None = 
     docs = docs if docs is not None else task.docs(cell, root)
     requests = task.construct_requests(cell, docs, root)
     if task.request_type == GENERATE_UNTIL:
-        answers = model.generate_until(requests, progress, until=task.until, max_new_tokens=task.max_new_tokens)
+        answers = model.generate_until(requests, progress, until=task.until, max_new_tokens=task.max_new_tokens,
+                                       until_after_text=task.until_after_text)
     else:
         answers = model.loglikelihood(requests, progress)
     records = [task.process_results(cell, i, item, answer) for i, (item, answer) in enumerate(zip(docs.items, answers))]

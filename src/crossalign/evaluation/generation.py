@@ -40,8 +40,10 @@ def shared_prefix(rows: Sequence[Sequence[int]]) -> list[int]:
     return list(first[:max(0, n)])
 
 
-def cut(text: str, until: Sequence[str]) -> str:
-    """The text before the first stop string, stripped."""
+def cut(text: str, until: Sequence[str], after_text: bool = False) -> str:
+    """The text before the first stop string, stripped; `after_text`: leading whitespace is not searched."""
+    if after_text:
+        text = text.lstrip()
     for stop in until:
         text = text.split(stop)[0]
     return text.strip()
@@ -61,11 +63,12 @@ def sliding_window(model) -> int | None:
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: list[str], until: Sequence[str] = ("\n",), batch_size: int = 8,
              max_new_tokens: int = 256, bf16: bool = False, progress=None, chat: bool = False,
-             share_prefix: bool = True) -> list[str]:
+             share_prefix: bool = True, until_after_text: bool = False) -> list[str]:
     """Greedy continuation of each prompt until a stop string in `until` (or `max_new_tokens`), the stop string
     excluded. `chat`: the prompts are chat renderings, tokenized as written (their template wrote BOS), and an
     answer also ends at the first special token (the end of the assistant's turn). `share_prefix=False` encodes
-    every prompt whole (the reference the shared path is tested against).
+    every prompt whole (the reference the shared path is tested against). `until_after_text`: a stop string ends
+    an answer only once it has some text (an answer may open with a blank line).
 
     Sliding-window layers measure distance in cache slots, and the padding between prefix and suffix adds slots: a
     batch takes the shared path only for as many new tokens as keep every row inside the window (there, every
@@ -77,7 +80,7 @@ def generate(model, tokenizer, prompts: list[str], until: Sequence[str] = ("\n",
     if len(prefix) < MIN_SHARED_TOKENS:
         prefix = []
     special = _special_ids(tokenizer) if chat else set()
-    run = _Runner(model, tokenizer, pad, until, bf16, device, stop_ids=special)
+    run = _Runner(model, tokenizer, pad, until, bf16, device, stop_ids=special, after_text=until_after_text)
     window = sliding_window(model)
     outs: list[str | None] = [None] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))  # similar lengths share a batch
@@ -100,7 +103,7 @@ def generate(model, tokenizer, prompts: list[str], until: Sequence[str] = ("\n",
         if chat:
             new = [row[:next((j for j, t in enumerate(row) if t in special), len(row))] for row in new]
         for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True)):
-            outs[i] = cut(text, until)
+            outs[i] = cut(text, until, until_after_text)
         if progress:
             progress(len(idx))
     return outs
@@ -114,8 +117,9 @@ class _Runner:
     the batch (and its cache) when it ends, so the rest decodes at the cost of the rows still going. The steps are
     `generate`'s greedy ones: positions from the attention mask, the last position's logits in fp32, argmax."""
 
-    def __init__(self, model, tokenizer, pad: int, until, bf16: bool, device, stop_ids=()):
+    def __init__(self, model, tokenizer, pad: int, until, bf16: bool, device, stop_ids=(), after_text: bool = False):
         self.model, self.tokenizer, self.pad, self.until, self.device = model, tokenizer, pad, list(until), device
+        self.after_text = after_text
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
         eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         self.eos = set(eos if isinstance(eos, list) else [eos] if eos is not None else []) | (
@@ -131,12 +135,16 @@ class _Runner:
         self.prefix, self.cache = prefix, _cache_of(out)
 
     def ended(self, row: list[int]) -> bool:
-        """Whether a generated row ended by itself: an end-of-sequence token, or a stop string in its last tokens."""
-        return row[-1] in self.eos or any(s in self.tokenizer.decode(row[-self.tail - 1:]) for s in self.until)
+        """Whether a generated row ended by itself: an end-of-sequence token, or a stop string in its last tokens
+        (`after_text`: in its text after any leading whitespace)."""
+        if row[-1] in self.eos:
+            return True
+        text = self.tokenizer.decode(row).lstrip() if self.after_text else self.tokenizer.decode(row[-self.tail - 1:])
+        return any(s in text for s in self.until)
 
     def finished(self, row: list[int]) -> bool:
         """Whether a row ended by itself, not by the token budget."""
-        return bool(row) and (any(t in self.eos for t in row) or any(s in self.tokenizer.decode(row) for s in self.until))
+        return bool(row) and (any(t in self.eos for t in row) or self.ended(row))
 
     def __call__(self, rows: list[list[int]], max_new_tokens: int, shared: bool) -> list[list[int]]:
         """New tokens of each row; `shared`: the rows are what follows the shared prefix."""

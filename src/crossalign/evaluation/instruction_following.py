@@ -13,7 +13,8 @@ results' protocol column (`--protocol cross` gives the first two, `native` the t
 - `native`:    the prompt in L itself, then a new line (only for L with a human translation).
 
 With `--apply-chat-template` the form (without its trailing cue) is the user turn. Answers: greedy, at most 128
-new tokens (`--max-new-tokens` lowers it), ending at a blank line or the end of the model's turn.
+new tokens (`--max-new-tokens` lowers it), ending at the first blank line after some text, or at the end of the
+model's turn.
 
 Scoring (LCB's `compute_metrics`): punctuation removed, the answer split into lines, a line judged when it has at
 least 5 words (for scripts written without spaces: 10 characters, about 5 words), a judged line passing when the
@@ -76,6 +77,7 @@ class InstructionFollowing(EvalTask):
     VERSION = 1
     request_type = GENERATE_UNTIL
     until = ("\n\n",)
+    until_after_text = True  # an answer may open with a blank line: it ends at the first blank line after text
     max_new_tokens = 128
 
     def cells(self, selection: Selection, root) -> list[Cell]:

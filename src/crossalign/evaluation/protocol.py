@@ -127,6 +127,8 @@ class EvalTask:
     """`generate_until` tasks: where an answer ends (the stop string is not part of it)."""
     max_new_tokens: ClassVar[int | None] = None
     """`generate_until` tasks: the task's own bound on an answer (the command's --max-new-tokens caps it too)."""
+    until_after_text: ClassVar[bool] = False
+    """`generate_until` tasks: the stop strings end an answer only once it has text (it may open with a blank line)."""
 
     @property
     def version(self) -> int:
