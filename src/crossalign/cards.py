@@ -253,7 +253,7 @@ def _compare_markdown(data: dict) -> list[str]:
     lines = [f"A = `{data['a'].get('model')}` ({data['a'].get('path')}), B = `{data['b'].get('model')}` "
              f"({data['b'].get('path')}); {data.get('marker', '')}", ""]
     for blk in data["blocks"]:
-        digits = 4 if blk["metric"] == "bits_per_byte" else 1
+        digits = 4 if blk["metric"] == "bits_per_byte" else 2 if blk["metric"] == "length_ratio" else 1
 
         def cell(d: dict) -> str:
             iv = d.get("interval")
