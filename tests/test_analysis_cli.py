@@ -98,6 +98,15 @@ def test_two_models_in_one_call_then_compare_folders(tiny_gemma_dir, second_mode
                                - ra["per_layer"][0]["languages"]["swh_Latn"]["p_at_1"])
     for name in ("compare_heatmap.png", "compare_curves.png", "compare_projection.png"):
         assert_png(out / name)
+    # the per-language gaps in every geometry, raw with the digits its ~1e-4 moves need
+    header = next(line for line in md.splitlines() if line.startswith("| language |"))
+    assert "gap change raw" in header and "gap change global" in header and "gap change per-language" in header
+    k = int(md.split("## Per language at layer ")[1].split()[0])
+    row = next(line for line in md.splitlines() if line.startswith("| swh_Latn |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    at = {name: next(r for r in res["per_layer"] if r["layer"] == k) for name, res in (("a", ra), ("b", rb))}
+    raw = at["b"]["languages"]["swh_Latn"]["gap"] - at["a"]["languages"]["swh_Latn"]["gap"]
+    assert cells[7] == f"{raw:+.4f}"
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -96,6 +96,7 @@ CASES = [
     ("train: --overwrite on non-run files", ["train", "{recipe}", "output_dir={root}/other_files", "--overwrite"], "not a crossalign run"),
     ("train: --resume without a run", ["train", "{recipe}", "output_dir={root}/other_files", "--resume"], "no crossalign run"),
     ("train: contrastive batch of one", ["train", "{recipe}", "output_dir={root}/out-b1", "training.per_device_train_batch_size=1"], "at least 2"),
+    ("train: FSDP in one process", ["train", "{recipe}", "training.fsdp=full_shard"], "several processes"),
     ("train: unknown Trainer value", ["train", "{recipe}", "training.lr_scheduler_type=wobbly"], "training"),
     ("train: push_to_hub without hub_model_id", ["train", "{recipe}", "training.push_to_hub=true"], "training.hub_model_id is missing"),
     ("train: hub_model_id not user/name", ["train", "{recipe}", "training.push_to_hub=true", "training.hub_model_id=me/a/b"], "user/name"),
@@ -188,3 +189,55 @@ def test_eval_bad_model_or_output_leaves_no_file(case, ws, capsys, shared_data, 
 
 def test_case_count():
     assert len(CASES) >= 30
+
+
+# The train cases a config alone decides (no model, data or output folder read): refused with `--dry-run` too,
+# so a user checking a config before a long run sees the error then, not after the model has loaded.
+CONFIG_ONLY = ["train: recipe file missing", "train: unknown recipe name", "train: YAML syntax error",
+               "train: missing required key", "train: misspelt key", "train: misspelt Trainer key", "train: wrong type",
+               "train: bool of wrong type", "train: override without =", "train: list index out of range",
+               "train: KL term without LoRA", "train: layer not a number", "train: negative weight",
+               "train: zero temperature", "train: every weight zero", "train: unknown pooling",
+               "train: alternate schedule without pairs", "train: unknown language code",
+               "train: contrastive batch of one", "train: FSDP in one process", "train: unknown Trainer value",
+               "train: push_to_hub without hub_model_id", "train: hub_model_id not user/name"]
+DRY_RUN_CASES = [c for c in CASES if c[0] in CONFIG_ONLY] + [
+    ("train: unknown language in an override", ["train", "afp-cpu", "data.languages=[xxx_Zzzz]"], "'xxx_zzzz'"),
+    ("train: unknown pivot", ["train", "afp-cpu", "data.pivot=elvish"], "'elvish'"),
+]
+
+
+def test_dry_run_cases_are_the_config_only_ones():
+    assert len(DRY_RUN_CASES) == len(CONFIG_ONLY) + 2  # a renamed case fails here instead of dropping out
+
+
+@pytest.mark.parametrize("case", DRY_RUN_CASES, ids=[c[0] for c in DRY_RUN_CASES])
+def test_config_errors_are_caught_by_dry_run(case, ws, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    _, argv, expected = case
+    argv = [a.format(root=ws["root"], recipe=ws["recipe"], model=ws["model"]) for a in argv]
+    assert main([*argv, "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected.lower() in err[0].lower(), err
+    assert not any(tmp_path.iterdir())
+
+
+def test_options_and_overrides_mix_in_any_order(capsys):
+    """`--dry-run` before, between or after the key=value overrides (argparse's intermixed parsing)."""
+    for argv in (["train", "afp-cpu", "--dry-run", "data.languages=[deu]", "training.max_steps=7"],
+                 ["train", "afp-cpu", "data.languages=[deu]", "--dry-run", "training.max_steps=7"],
+                 ["train", "--dry-run", "afp-cpu", "data.languages=[deu]", "training.max_steps=7"]):
+        assert main(argv) == 0, argv
+        printed = yaml.safe_load(capsys.readouterr().out)
+        assert printed["data"]["languages"] == ["deu"] and printed["training"]["max_steps"] == 7
+
+
+def test_contrastive_batch_of_one_is_allowed_across_processes(monkeypatch, capsys):
+    """Two processes gather each other's pair, so batch 1 per process is 2 pairs; without the gather it is 1."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "contrastive-cpu", "training.per_device_train_batch_size=1", "--dry-run"]) == 0
+    capsys.readouterr()
+    assert main(["train", "contrastive-cpu", "training.per_device_train_batch_size=1",
+                 "objectives.gather_across_devices=false", "--dry-run"]) == 2
+    assert "at least 2 pairs" in capsys.readouterr().err

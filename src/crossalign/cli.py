@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(module_name)
         sub = _Parser(prog=f"crossalign {name}", description=help_)
         module.add_arguments(sub)
-        args = sub.parse_args(rest)
+        args = sub.parse_intermixed_args(rest)  # options and key=value overrides in any order
         return int(module.run(args) or 0)
     except CrossalignError as e:
         print(f"crossalign {name}: error: {e}", file=sys.stderr)

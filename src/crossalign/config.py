@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import logging
 import types
 import typing
@@ -37,6 +38,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value is None or (isinstance(value, str) and value.lower() in ("null", "none") and type(None) in args):
             if type(None) in args:
                 return None
+        if isinstance(value, (str, bool)) and any(_is_enum(a) for a in args):
+            args = tuple(a for a in args if a is not str)  # transformers' `SchedulerType | str`: the str names a member
         errors = []
         # Try str last so that "5" becomes int 5 for `int | str`.
         for arg in sorted((a for a in args if a is not type(None)), key=lambda a: a is str):
@@ -44,6 +47,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 return _coerce(value, arg, where)
             except CrossalignError as e:
                 errors.append(str(e))
+        if len(errors) == 1:
+            raise CrossalignError(errors[0])
         raise CrossalignError(f"{where}: {value!r} is not a {' or '.join(_type_name(a) for a in args)}; fix the value")
     if value is None:
         raise CrossalignError(f"{where} is empty (null) but needs a {_type_name(tp)}; give it a value")
@@ -101,7 +106,19 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return str(value)
     if tp is Path:
         return Path(value)
+    if _is_enum(tp):
+        if value is False and "no" in {m.value for m in tp}:
+            value = "no"  # YAML reads a bare `no` (save_strategy=no) as false
+        try:
+            return tp(value).value
+        except ValueError:
+            raise CrossalignError(f"{where}: {value!r} is not one of {', '.join(repr(m.value) for m in tp)}; "
+                                  "pick one") from None
     return value
+
+
+def _is_enum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, enum.Enum)
 
 
 def _closest(key: str, options: list[str]) -> str:

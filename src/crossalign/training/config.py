@@ -14,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_type_hints
 
+from crossalign import languages as language_codes
 from crossalign.config import _coerce, from_dict, to_dict
 from crossalign.errors import CrossalignError
 
@@ -95,6 +97,8 @@ class DataConfig:
     `auto` or a path resolved to."""
 
     def __post_init__(self):
+        language_codes.parse_list(self.languages)  # an unknown code is refused here, `--dry-run` included
+        language_codes.normalize(self.pivot)
         if int(self.translation_join) < 1:
             raise CrossalignError(f"data.translation_join must be a positive number of pairs, got {self.translation_join}")
         value = str(self.chat_template).strip()
@@ -349,12 +353,27 @@ def training_kwargs(cfg: TrainConfig) -> dict[str, Any]:
 
 def validate(cfg: TrainConfig) -> None:
     """Every check that needs no model or data: stage merging, objective values, training keys and types."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate / deepspeed before this runs
     for name, scfg in stage_configs(cfg):
-        training_kwargs(scfg)
+        kwargs = training_kwargs(scfg)
+        where = f" (stage {name!r})" if cfg.stages else ""
+        batch = kwargs.get("per_device_train_batch_size", 8)  # TrainingArguments' default
+        pooled = batch * (world if scfg.objectives.gather_across_devices else 1)  # the negatives one loss sees
+        if scfg.objectives.contrastive_weight and pooled < 2:
+            raise CrossalignError(f"a contrastive loss needs at least 2 pairs per batch{where}, and "
+                                  f"training.per_device_train_batch_size={batch} gives {pooled}: raise "
+                                  "per_device_train_batch_size")
+        if world <= 1 and scfg.training.get("fsdp"):
+            raise CrossalignError("training.fsdp needs several processes: launch with torchrun --nproc_per_node N -m "
+                                  "crossalign train ... on GPUs")
         if scfg.objectives.kl_weight and not scfg.model.lora:
-            where = f" (stage {name!r})" if cfg.stages else ""
             raise CrossalignError(f"objectives.kl_weight needs model.lora=true{where}: the frozen base it holds the "
                                   "model to is the model with its adapter disabled; set model.lora=true or kl_weight=0")
+    training = stage_configs(cfg)[-1][1].training
+    if training.get("push_to_hub"):  # the repo id now; the token when the run starts (crossalign.hub)
+        from crossalign.hub import check_repo_id
+
+        check_repo_id(training.get("hub_model_id"), "training.hub_model_id")
 
 
 def training_arguments(cfg: TrainConfig, output_dir: str):

@@ -370,8 +370,6 @@ def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False
     from crossalign.hub import check_training_push
 
     push_token = check_training_push(stages[-1][1].training)  # training.push_to_hub: repo id and token, now
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and any(scfg.training.get("fsdp") for _, scfg in stages):
-        raise CrossalignError("training.fsdp needs several processes: launch with torchrun --nproc_per_node N -m crossalign train ... on GPUs")
     state = _process_state(stages[0][1], out)
     replace = prepare_output_dir(out, overwrite, resume)
     created = replace or not out.exists() or not any(out.iterdir())
