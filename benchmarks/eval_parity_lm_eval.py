@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from crossalign.data.paths import resolve_data_dir  # noqa: E402
 from crossalign.evaluation.evaluator import Model, evaluate_cell, get_eval_task  # noqa: E402
-from crossalign.evaluation.protocol import Cell  # noqa: E402
+from crossalign.evaluation.eval_task import Cell  # noqa: E402
 from crossalign.evaluation.results import software_versions  # noqa: E402
 from crossalign.evaluation.tasks import TASKS, load_split  # noqa: E402
 from crossalign.io import write_atomic  # noqa: E402

@@ -34,7 +34,7 @@ from crossalign.data.paths import resolve_data_dir  # noqa: E402
 from crossalign.evaluation.evaluator import Model, evaluate_cell, get_eval_task  # noqa: E402
 from crossalign.evaluation.icl import PREDICTIONS  # noqa: E402
 from crossalign.evaluation.lm_eval_export import ExportOptions, export_lm_eval, task_name  # noqa: E402
-from crossalign.evaluation.protocol import Cell  # noqa: E402
+from crossalign.evaluation.eval_task import Cell  # noqa: E402
 from crossalign.evaluation.results import software_versions  # noqa: E402
 from crossalign.evaluation.tasks import TASKS  # noqa: E402
 from crossalign.io import write_atomic  # noqa: E402

@@ -36,7 +36,7 @@ from analysis_geometry_cost import cpu_flags  # noqa: E402
 
 from crossalign.data.paths import resolve_data_dir  # noqa: E402
 from crossalign.evaluation.generation import generate  # noqa: E402
-from crossalign.evaluation.protocol import Selection  # noqa: E402
+from crossalign.evaluation.eval_task import Selection  # noqa: E402
 from crossalign.evaluation.translation import Translation  # noqa: E402
 from crossalign.models import load_model_and_tokenizer  # noqa: E402
 

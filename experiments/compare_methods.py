@@ -48,9 +48,10 @@ from crossalign.config import load_config
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.compare import NotPaired, load_run, paired_block
 from crossalign.evaluation.evaluator import EvalOptions, EvalRun, evaluate
-from crossalign.evaluation.results import load_results, software_versions
+from crossalign.evaluation.results import software_versions
 from crossalign.models import is_model_folder
 from crossalign.recipes import recipe_path
+from crossalign.run_dir import RunDir
 from crossalign.training.config import TrainConfig
 from crossalign.training.run import run_training
 
@@ -62,7 +63,7 @@ FORMS = ("answer-in", "request", "native")  # the instruction-following prompts 
 def _in_direction(pair: str, direction: str) -> bool:
     """Whether a translation cell's 'src-tgt' column is en->xx or xx->en."""
     return pair.startswith("eng_Latn-") if direction == "en-xx" else pair.endswith("-eng_Latn")
-LANGS = "deu,fra,spa,zho,arb,hin,swh,tha,tur,vie,ind,est"
+LANGS = ",".join(languages.DEFAULT_LANGUAGES)
 
 
 def run_recipe(recipe: str, overrides: list[str], resume: bool) -> None:
@@ -110,8 +111,9 @@ def train(method: str, seed: int, args, out: Path) -> tuple[str, dict | None]:
     d = run_dir(out, method, seed) / "train"
     family = method_of(method, args)
     stages = ["stage1", "stage2"] if family == "alignx" else []
-    final = d / stages[-1] if stages else d
-    if not (final / "metrics.json").is_file():
+    run = RunDir(d)
+    final = run.stage(stages[-1] if stages else None)
+    if not final.metrics.is_file():
         own = [kv.split(":", 1)[1] for kv in args.set_for if kv.split(":", 1)[0] == method]
         own += args.variants[method][1] if method in args.variants else []
         overrides = [f"output_dir={d}", f"seed={seed}", f"model.name={args.model}", f"data.languages=[{args.langs}]",
@@ -125,12 +127,12 @@ def train(method: str, seed: int, args, out: Path) -> tuple[str, dict | None]:
         if args.data_dir:
             overrides.append(f"data.data_dir={args.data_dir}")
         run_recipe(f"{family}-cpu", overrides, resume=d.exists())
-    parts = [json.loads(((d / s) if s else d).joinpath("metrics.json").read_text(encoding="utf-8")) for s in (stages or [""])]
+    parts = [run.stage(s or None).read_metrics() for s in (stages or [""])]
     m = dict(parts[0])
     m["global_step"] = sum(x["global_step"] for x in parts)
     m["wall_seconds"] = sum(x["wall_seconds"] for x in parts)
     m["log_history"] = [h for x in parts for h in x["log_history"]]
-    return str(final / "model"), m
+    return str(final.model), m
 
 
 @dataclass

@@ -53,6 +53,7 @@ from crossalign.config import load_config
 from crossalign.evaluation.evaluator import EvalOptions, evaluate
 from crossalign.evaluation.results import load_results, software_versions
 from crossalign.recipes import recipe_path
+from crossalign.run_dir import RunDir
 from crossalign.training.config import TrainConfig
 from crossalign.training.run import run_training
 
@@ -122,7 +123,7 @@ def train_runs(name: str, overrides: list[str], args, out: Path) -> dict[int, Pa
     plans = ([(out / name / "train", max(args.steps), math.gcd(*args.steps))] if args.schedule == "shared" else
              [(out / name / f"train-{n}", n, n) for n in args.steps])
     for d, max_steps, every in plans:
-        if (d / "metrics.json").is_file():
+        if RunDir(d).stage().metrics.is_file():
             continue
         train = [f"output_dir={d}", f"seed={args.seed}", f"model.name={args.model}", *args.set, *overrides,
                  f"training.max_steps={max_steps}", "training.save_strategy=steps", f"training.save_steps={every}",
@@ -402,7 +403,7 @@ def main(argv=None) -> int:
         cfg = cfgs[name]
         ckpts = train_runs(name, overrides, args, out)
         measured = {n: measure(str(ckpt), out / name / f"step-{n}", args) for n, ckpt in ckpts.items()}
-        metrics = json.loads(next(iter(ckpts.values())).parent.joinpath("metrics.json").read_text(encoding="utf-8"))
+        metrics = RunDir(next(iter(ckpts.values())).parent).stage().read_metrics()
         layer = metrics.get("layer", cfg.objectives.layer)
         points = [{"step": 0, "model": args.model, **base, "bpb_change_pct": 0.0}]
         for i, (n, ckpt) in enumerate(ckpts.items()):

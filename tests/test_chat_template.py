@@ -202,7 +202,7 @@ def test_a_two_shot_cross_lingual_item_is_rendered_as_turns(tok, chat_dir):
 
 def test_chat_cells_have_their_own_key_and_record():
     from crossalign.evaluation.evaluator import get_eval_task
-    from crossalign.evaluation.protocol import Cell
+    from crossalign.evaluation.eval_task import Cell
 
     task = get_eval_task("xcopa")
     plain, chat = Cell("xcopa", "sw", 2, "cross", 0, "test"), Cell("xcopa", "sw", 2, "cross", 0, "test", chat=True)

@@ -230,6 +230,7 @@ def _eval_folder(root):
 
 
 def test_evaluation_texts_reads_every_set(tmp_path):
+    import crossalign.evaluation.tasks  # noqa: F401  registers the tasks' texts with the guard
     from crossalign.data.contamination import evaluation_texts
 
     texts = evaluation_texts(_eval_folder(tmp_path / "data"))
@@ -244,6 +245,28 @@ def test_evaluation_texts_reads_every_set(tmp_path):
         evaluation_texts(tmp_path / "data" / "flores200", sets=("xwinograd",))
     with pytest.raises(CrossalignError, match="unknown evaluation set"):
         evaluation_texts(tmp_path / "data", sets=("mmlu",))
+
+
+def test_the_data_layer_imports_nothing_above_it():
+    """`data/` reads datasets; the evaluation layer hands the guard its tasks' texts, not the other way round."""
+    import subprocess
+    import sys
+
+    code = ("import pkgutil, importlib, sys, crossalign.data as d\n"
+            "for m in pkgutil.walk_packages(d.__path__, 'crossalign.data.'): importlib.import_module(m.name)\n"
+            "up = sorted(m for m in sys.modules if m.startswith('crossalign.') and m.split('.')[1] in "
+            "('evaluation', 'training', 'analysis', 'objectives'))\n"
+            "print(up); sys.exit(1 if up else 0)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_unregistered_task_set_names_the_fix(tmp_path, monkeypatch):
+    from crossalign.data import contamination
+
+    monkeypatch.setattr(contamination, "_READERS", {k: v for k, v in contamination._READERS.items() if k != "xnli"})
+    with pytest.raises(CrossalignError, match="import crossalign.evaluation.tasks"):
+        contamination.evaluation_texts(tmp_path, sets=("xnli",))
 
 
 def test_normalize_text():
@@ -266,6 +289,7 @@ def test_drop_contaminated_and_duplicates():
 
 
 def test_contamination_real_tatoeba_estonian(shared_data):
+    import crossalign.evaluation.tasks  # noqa: F401  registers the tasks' texts with the guard
     from crossalign.data.contamination import drop_contaminated, evaluation_texts
 
     blocked = evaluation_texts(shared_data, sets=("tatoeba_laser", "xcopa", "copa_en"))

@@ -310,10 +310,11 @@ def _digest(texts) -> tuple[int, str]:
 
 
 def test_contamination_set_is_the_one_before_the_tasks_gave_it(shared_data):
+    import crossalign.evaluation.tasks  # noqa: F401  registers the tasks' texts with the guard
     from crossalign.data.contamination import EVALUATION_SETS, evaluation_texts
-    from crossalign.training.config import EVAL_SETS
+    from crossalign.training.config import DataConfig
 
-    assert tuple(EVAL_SETS) == EVALUATION_SETS
+    assert tuple(DataConfig().exclude_eval_sets) == EVALUATION_SETS
     for name in EVALUATION_SETS:
         assert _digest(evaluation_texts(shared_data, (name,))) == CONTAMINATION_BEFORE[name], name
     assert _digest(evaluation_texts(shared_data, EVALUATION_SETS)) == CONTAMINATION_BEFORE["all"]

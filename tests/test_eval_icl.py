@@ -7,8 +7,8 @@ import pytest
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.evaluator import get_eval_task
 from crossalign.evaluation.icl import build_requests, demo_pool, sample_demos
-from crossalign.evaluation.protocol import Cell, Docs
-from crossalign.evaluation.task import FEWSHOT_DELIMITER
+from crossalign.evaluation.eval_task import Cell, Docs
+from crossalign.evaluation.choice_task import FEWSHOT_DELIMITER
 from crossalign.evaluation.tasks import TASKS, load_split
 
 

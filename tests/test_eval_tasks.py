@@ -1,4 +1,4 @@
-"""Task definitions: readers (local and Hub layout), lm-eval's templates, choices that differ, bad input."""
+"""Multiple-choice task definitions: readers (local and Hub layout), lm-eval's templates, choices that differ, bad input."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.task import fewshot_prefix
-from crossalign.evaluation.tasks import TASKS, get_task, load_split, task_language
+from crossalign.evaluation.choice_task import fewshot_prefix
+from crossalign.evaluation.tasks import TASKS, get_choice_task, load_split, task_language
 
 
 def _all_splits(task, lang):
@@ -152,7 +152,7 @@ def test_hub_path_reads_the_hub_layout(shared_data, tmp_path):
 
 def test_bad_task_language_and_split(shared_data):
     with pytest.raises(CrossalignError, match="unknown task"):
-        get_task("xcopaa")
+        get_choice_task("xcopaa")
     with pytest.raises(CrossalignError, match="xstorycloze has no Estonian"):
         task_language(TASKS["xstorycloze"], "et")
     with pytest.raises(CrossalignError, match="has no split"):

@@ -7,7 +7,7 @@ import torch
 
 from conftest import build_tiny_model
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.protocol import Cell, Selection
+from crossalign.evaluation.eval_task import Cell, Selection
 from crossalign.evaluation.generation import generate
 from crossalign.evaluation.translation import Translation, build_prompt, corpus_scores, demo_indices
 

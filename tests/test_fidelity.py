@@ -52,7 +52,7 @@ def test_length_ratio_is_corpus_characters_with_the_median_beside():
 def _translation_file(path, hyps, refs, srcs, lang="est_Latn", stale=False, data=None):
     """A translation results file as `crossalign eval` writes it; `stale`: as version 1 wrote it (no fidelity)."""
     from crossalign.evaluation.evaluator import resume_key
-    from crossalign.evaluation.protocol import Cell, Docs
+    from crossalign.evaluation.eval_task import Cell, Docs
     from crossalign.evaluation.results import ResultsFile
 
     task = Translation()

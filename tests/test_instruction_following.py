@@ -3,8 +3,6 @@ tiny model, and its prompts kept out of training data."""
 
 import json
 
-import pytest
-
 from crossalign.data.sources import hplt_instruct
 from crossalign.evaluation.instruction_following import judge_lines, prompt_text
 

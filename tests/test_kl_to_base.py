@@ -8,7 +8,6 @@ from conftest import build_tiny_model
 from crossalign.errors import CrossalignError
 from crossalign.models import apply_lora
 from crossalign.objectives.composite import AlignmentModel
-from crossalign.objectives.contrastive import ContrastiveLoss
 from crossalign.objectives.kl_to_base import kl_to_base, next_token_positions
 from crossalign.training.config import ObjectiveConfig, TrainConfig, from_dict, validate
 
@@ -110,3 +109,8 @@ def test_kl_weight_is_refused_where_it_cannot_work(tiny_tokenizer):
     full = build_tiny_model("gemma3", tiny_tokenizer)
     with pytest.raises(CrossalignError, match="needs a LoRA model"):
         AlignmentModel(full, ObjectiveConfig(contrastive_weight=1.0, layer=1, kl_weight=1.0), special_ids=[0])
+    scaled = build_tiny_model("gemma3", tiny_tokenizer)
+    scaled.config.logit_scale = 0.5  # as Cohere's: the KL term's own projection would differ from the model's logits
+    with pytest.raises(CrossalignError, match=r"logit_scale=0.5\), which the KL term .* does not reproduce: use kl_weight=0"):
+        AlignmentModel(apply_lora(scaled, r=4), ObjectiveConfig(contrastive_weight=1.0, layer=1, kl_weight=1.0),
+                       special_ids=[0])

@@ -12,7 +12,7 @@ from crossalign.cli import main
 from crossalign.evaluation.evaluator import Model, evaluate_cell, get_eval_task
 from crossalign.evaluation.icl import build_requests, demo_pool
 from crossalign.evaluation.lm_eval_export import MARKER, ExportOptions, export_lm_eval
-from crossalign.evaluation.protocol import Cell
+from crossalign.evaluation.eval_task import Cell
 from crossalign.evaluation.tasks import TASKS, load_split
 
 

@@ -244,10 +244,10 @@ def test_attn_implementation_resolution(tiny_model_dir, monkeypatch):
     assert models.resolve_attn_implementation("SDPA", str(tiny_model_dir)) == "sdpa"
     with pytest.raises(CrossalignError, match="attn_implementation must be one of"):
         models.resolve_attn_implementation("fast", str(tiny_model_dir))
-    monkeypatch.setattr(models, "_flash_attn_available", lambda: (False, "flash_attn is not installed"))
+    monkeypatch.setattr(models.attention, "_flash_attn_available", lambda: (False, "flash_attn is not installed"))
     with pytest.raises(CrossalignError, match="flash_attention_2.*flash_attn is not installed"):
         models.resolve_attn_implementation("flash_attention_2", str(tiny_model_dir))
-    monkeypatch.setattr(models, "_flash_attn_available", lambda: (True, ""))
+    monkeypatch.setattr(models.attention, "_flash_attn_available", lambda: (True, ""))
     assert models.resolve_attn_implementation("flash_attention_2", str(tiny_model_dir)) == "flash_attention_2"
     lm, _ = models.load_model_and_tokenizer(str(tiny_model_dir), attn_implementation="eager")
     assert lm.config._attn_implementation == "eager"

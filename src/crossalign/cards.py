@@ -26,13 +26,12 @@ import yaml
 
 from crossalign.errors import CrossalignError
 from crossalign.io import write_atomic
+from crossalign.run_dir import ADAPTER, CONFIG, METRICS, MODEL, RunDir
 
 log = logging.getLogger("crossalign")
 
 CARD = "README.md"
-CONFIG = "config.yaml"  # the run marker of training/run.py
-METRICS = "metrics.json"
-KINDS = {"model": "transformers", "adapter": "peft"}
+KINDS = {MODEL: "transformers", ADAPTER: "peft"}
 """Saved folder -> the library that loads it (the card's `library_name`)."""
 
 
@@ -102,12 +101,6 @@ def _hub_license(name: str) -> tuple[str | None, str]:
 
 
 # ------------------------------------------------------------------------------------------ the run's files
-
-
-def run_dir_of(stage_dir: Path) -> Path:
-    """The run folder (holding config.yaml) of a stage folder: itself for one stage, its parent for several."""
-    stage_dir = Path(stage_dir)
-    return stage_dir if (stage_dir / CONFIG).is_file() else stage_dir.parent
 
 
 def _redact(node):
@@ -319,12 +312,12 @@ def _intro(cfg, kind: str, stages: list[str], lora: bool, license_: str | None, 
     """The title, what the folder holds, the license and how to load it."""
     base = cfg.model.name
     what = ("the LoRA adapter (PEFT); `model/` beside it holds the same weights merged"
-            + (f"; it applies to the merged model of stage {stages[-2]}" if len(stages) > 1 else "") if kind == "adapter"
+            + (f"; it applies to the merged model of stage {stages[-2]}" if len(stages) > 1 else "") if kind == ADAPTER
             else f"the full weights{' (the LoRA adapter merged in)' if lora else ''}: a plain "
                  "`save_pretrained` folder that transformers, lm-eval and vLLM load")
     where = repo_id or "PATH_OR_REPO_ID"
     load = (f"from peft import AutoPeftModelForCausalLM\nmodel = AutoPeftModelForCausalLM.from_pretrained(\"{where}\")"
-            if kind == "adapter" else
+            if kind == ADAPTER else
             "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
             f"model = AutoModelForCausalLM.from_pretrained(\"{where}\")\n"
             f"tokenizer = AutoTokenizer.from_pretrained(\"{where}\")")
@@ -357,11 +350,12 @@ def build_card(stage_dir: Path, kind: str, metrics: dict | None = None, results:
     if kind not in KINDS:
         raise ValueError(kind)
     stage_dir = Path(stage_dir)
-    run_dir = run_dir_of(stage_dir)
-    if not (run_dir / CONFIG).is_file():
+    run = RunDir.of_stage(stage_dir)
+    run_dir = run.path
+    if not run.is_run():
         raise CrossalignError(f"{stage_dir} is not part of a crossalign run (no {CONFIG} in {run_dir}); "
                               "pass the output_dir of `crossalign train`")
-    cfg = load_config(TrainConfig, run_dir / CONFIG)
+    cfg = load_config(TrainConfig, run.config)
     stages = stage_configs(cfg)
     multi = len(stages) > 1
     this = stage_dir.name if multi else "train"
@@ -377,8 +371,7 @@ def build_card(stage_dir: Path, kind: str, metrics: dict | None = None, results:
 
     stage_metrics = {}
     for name, _ in upto:
-        folder = run_dir / name if multi else run_dir
-        m = metrics if name == this and metrics is not None else _read_json(folder / METRICS)
+        m = metrics if name == this and metrics is not None else _read_json(run.stage(name if multi else None).metrics)
         stage_metrics[name] = m
 
     body = _intro(cfg, kind, [n for n, _ in upto], stage_cfg.model.lora, license_, license_where, repo_id)

@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("crossalign.evaluation.compare", "per-language deltas between two eval results files"),
     "analyze": ("crossalign.analysis.cli", "layer-wise alignment analysis: similarity, retrieval, MEXA, plots"),
     "demo": ("crossalign.demo", "the whole story on the embedded model: analyse, align, evaluate, report"),
-    "merge": ("crossalign.models", "merge a LoRA adapter into its base model and save it"),
+    "merge": ("crossalign.merge_cli", "merge a LoRA adapter into its base model and save it"),
     "push": ("crossalign.hub", "upload a trained model or adapter with its model card to the Hugging Face Hub"),
     "recipes": ("crossalign.recipes", "list the shipped recipes"),
     "languages": ("crossalign.languages_cli", "list the language codes crossalign knows"),

@@ -23,6 +23,7 @@ from pathlib import Path
 from crossalign import languages
 from crossalign.errors import CrossalignError
 from crossalign.io import check_creatable
+from crossalign.run_dir import RunDir
 
 DEMO_MARKER = "demo.json"
 # (name, relative cost) -- the progress bar's time estimate weighs steps by these.
@@ -230,7 +231,7 @@ def run(args) -> int:
     bf16 = _bf16()
     analysis = {"data": "flores200:dev", "langs": langs, "limit": args.analysis_limit, "stats": "holdout",
                 "stats_limit": args.stats_limit, "bf16": bf16, "data_dir": args.data_dir}
-    model_dir = out / "afp" / "model"
+    model_dir = RunDir(out / "afp").stage().model
     train = [f"output_dir={out / 'afp'}", f"model.name={args.model}", f"training.max_steps={args.train_steps}",
              f"objectives.layer={args.layer}", f"data.languages=[{','.join(train_langs)}]", "training.save_steps=100000",
              # 20 steps sit where the LM holds without the KL term (FLORES dev: +0.4% English bits/byte at 60), and

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
+from crossalign.run_dir import ADAPTER, MODEL, SAVED, RunDir
 
 LOGIN = "run `huggingface-cli login` (or `hf auth login`) or set HF_TOKEN"
 
@@ -43,18 +44,6 @@ def check_token(token: str | None = None) -> str:
     return token
 
 
-def stage_dir_of(output_dir: Path) -> Path:
-    """The folder holding model/ and adapter/: OUTPUT_DIR itself, or the last stage of a multi-stage run."""
-    from crossalign.cards import CONFIG
-    from crossalign.config import read_yaml
-
-    if (output_dir / "model").is_dir() or (output_dir / "adapter").is_dir() or not (output_dir / CONFIG).is_file():
-        return output_dir
-    stages = read_yaml(output_dir / CONFIG).get("stages") or []
-    last = stages[-1].get("name") if stages and isinstance(stages[-1], dict) else None
-    return output_dir / str(last) if last else output_dir
-
-
 def pushable_folder(output_dir, which: str | None = None) -> Path:
     """`OUTPUT_DIR/model` (`which` 'model'), `OUTPUT_DIR/adapter` ('adapter'), or without `which` model/ where
     it exists, else adapter/; a one-line error unless it holds a saved model (config.json) or adapter
@@ -62,18 +51,17 @@ def pushable_folder(output_dir, which: str | None = None) -> Path:
     output_dir = Path(output_dir).expanduser()
     if not output_dir.is_dir():
         raise CrossalignError(f"OUTPUT_DIR {output_dir} is not a folder: pass the output_dir of `crossalign train`")
-    stage = stage_dir_of(output_dir)
-    marker = {"model": "config.json", "adapter": "adapter_config.json"}
+    stage = RunDir(output_dir).final_stage()
     if which is None:
-        which = "model" if (stage / "model" / marker["model"]).is_file() else "adapter"
-        if which == "adapter" and not (stage / "adapter" / marker["adapter"]).is_file():
-            raise CrossalignError(f"{stage} holds no saved model/ or adapter/: pass the output_dir of a finished "
+        which = MODEL if stage.saved(MODEL) else ADAPTER
+        if which == ADAPTER and not stage.saved(ADAPTER):
+            raise CrossalignError(f"{stage.path} holds no saved model/ or adapter/: pass the output_dir of a finished "
                                   "`crossalign train` run")
-    folder = stage / which
-    if not (folder / marker[which]).is_file():
-        if which == "adapter" and (stage / "model" / marker["model"]).is_file():
-            raise CrossalignError(f"{stage} has no adapter/ (the run trained all weights, not LoRA): push model/, without --adapter")
-        raise CrossalignError(f"{folder} holds no saved {which} ({marker[which]}): pass the output_dir of a finished "
+    folder = stage.folder(which)
+    if not stage.saved(which):
+        if which == ADAPTER and stage.saved(MODEL):
+            raise CrossalignError(f"{stage.path} has no adapter/ (the run trained all weights, not LoRA): push model/, without --adapter")
+        raise CrossalignError(f"{folder} holds no saved {which} ({SAVED[which]}): pass the output_dir of a finished "
                               "`crossalign train` run")
     return folder
 
@@ -134,7 +122,7 @@ def check_training_push(training: dict) -> str | None:
 
 def push_trained(stage_dir: Path, training: dict, token: str) -> str:
     """`training.push_to_hub`: the final model/ of the run, with its card (rank 0, after the last stage)."""
-    return push(pushable_folder(stage_dir, "model"), training["hub_model_id"], token,
+    return push(pushable_folder(stage_dir, MODEL), training["hub_model_id"], token,
                 private=training.get("hub_private_repo"), revision=training.get("hub_revision"))
 
 
@@ -145,9 +133,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="the output_dir of `crossalign train`")
     parser.add_argument("repo_id", metavar="REPO_ID", help="the Hub model repo, user/name (created if missing)")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--model", dest="which", action="store_const", const="model",
+    which.add_argument("--model", dest="which", action="store_const", const=MODEL,
                        help="push model/ (the default where it exists): full weights, LoRA merged in")
-    which.add_argument("--adapter", dest="which", action="store_const", const="adapter",
+    which.add_argument("--adapter", dest="which", action="store_const", const=ADAPTER,
                        help="push adapter/ (LoRA runs): the adapter alone, loaded with peft on top of the base model")
     parser.add_argument("--private", action="store_true", default=None, help="create the repo private")
     parser.add_argument("--revision", default=None, help="branch to push to (created if missing; default main)")

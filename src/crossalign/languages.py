@@ -11,6 +11,10 @@ from __future__ import annotations
 from crossalign.errors import CrossalignError
 
 # FLORES-200 code, English name, other spellings (ISO 639-1, ISO 639-3 individual/macro, dataset quirks).
+# The 12 languages the project analyses, trains and compares by default (the reference analysis of the embedded
+# model): six scripts, from well-resourced (deu, fra, spa, zho) to weak (swh, est).
+DEFAULT_LANGUAGES = ("deu", "fra", "spa", "zho", "arb", "hin", "swh", "tha", "tur", "vie", "ind", "est")
+
 _TABLE: list[tuple[str, str, tuple[str, ...]]] = [
     ("eng_Latn", "English", ("en", "eng")),
     ("deu_Latn", "German", ("de", "deu", "ger")),

@@ -30,8 +30,6 @@ from crossalign.hidden_states import check_layer, num_layers
 METRICS = ("parallel_cos", "random_cos", "gap", "p_at_1_to_pivot", "p_at_1_from_pivot", "p_at_1", "mexa")
 # Selection criterion of the best / suggested layer.
 CRITERION = "p_at_1"
-# The 12 languages of the reference analysis on the embedded model.
-DEFAULT_LANGS = ("deu", "fra", "spa", "zho", "arb", "hin", "swh", "tha", "tur", "vie", "ind", "est")
 MULTIWAY_SOURCES = flores.NAMES
 
 Pairs = dict[str, tuple[list[str], list[str]]]  # language -> (its sentences, their pivot translations)

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from crossalign import languages
 from crossalign.analysis import plots, report
-from crossalign.analysis.alignment import DEFAULT_LANGS, analyze_pairs, load_pairs, stats_pairs
+from crossalign.analysis.alignment import analyze_pairs, load_pairs, stats_pairs
 from crossalign.analysis.geometry import GEOMETRIES, parse_geometries
-from crossalign.analysis.embed import bf16_is_native
+from crossalign.precision import bf16_is_native
 from crossalign.config import save_config
 from crossalign.data.paths import resolve_data_dir
 from crossalign.errors import CrossalignError
@@ -48,7 +48,7 @@ class AnalysisConfig:
     data: str = "flores200:devtest"
     split: str | None = None
     data_dir: str | None = None
-    langs: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_LANGS))
+    langs: list[str] = dataclasses.field(default_factory=lambda: list(languages.DEFAULT_LANGUAGES))
     pivot: str = "eng_Latn"
     limit: int | None = 200
     pooling: str = "mean"
@@ -76,7 +76,7 @@ def add_arguments(p) -> None:
                         "folder | a .tsv/.jsonl | hub:<dataset>[:<config>] (default flores200:devtest)")
     p.add_argument("--split", help="split for folders and hub datasets (flores200:<split> carries its own)")
     p.add_argument("--data-dir", help="local data folder (default: $CROSSALIGN_DATA, else ../shared/data, else the Hub)")
-    p.add_argument("--langs", default=",".join(DEFAULT_LANGS), help="comma-separated languages (any spelling)")
+    p.add_argument("--langs", default=",".join(languages.DEFAULT_LANGUAGES), help="comma-separated languages (any spelling)")
     p.add_argument("--pivot", default="eng_Latn", help="the language every other one is compared with")
     p.add_argument("--limit", type=int, default=200, help="first N pairs per language; 0 = all (default 200)")
     p.add_argument("--pooling", choices=POOLING_METHODS, default="mean",

@@ -13,7 +13,6 @@ import contextlib
 import torch
 
 from crossalign.errors import CrossalignError
-from crossalign.precision import bf16_is_native  # noqa: F401  (re-exported)
 from crossalign.hidden_states import check_layer, hidden_states
 from crossalign.pooling import pool, special_token_ids
 

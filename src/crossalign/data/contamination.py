@@ -4,8 +4,8 @@ Tatoeba Challenge pairs overlap Tatoeba LASER heavily for small languages, Engli
 English side, and FLORES sentences leak into web-mined corpora; training on any of them inflates the
 numbers we report. `evaluation_texts` collects the texts of the evaluation sets (all splits, since dev/val
 tune hyperparameters and supply demonstrations): each task hands out the texts of its stored rows
-(`Task.doc_texts`, lm-eval's `doc_to_decontamination_query`, read by the task's own source), and the
-sources of the sets that are not tasks (FLORES, Tatoeba LASER, all of COPA) hand out theirs.
+(`ChoiceTask.doc_texts`, lm-eval's `doc_to_decontamination_query`, read by the task's own source; the evaluation layer
+registers them), and the sources of the sets that are not tasks (FLORES, Tatoeba LASER, all of COPA) hand out theirs.
 `drop_contaminated` removes pairs with either side in that set and, while at it, duplicate pairs;
 `drop_contaminated_instructions` removes instruction records whose instruction (or instruction and input) is
 one of them (the instruction-following task's prompts are Open-Assistant questions that instruction sets carry).
@@ -17,18 +17,32 @@ stripped), so "Tom left." and "tom left" count as the same sentence.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from crossalign.data.sources import copa, flores, hplt_instruct, tatoeba
 from crossalign.data.sources.base import ParallelCorpus
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.tasks import TASKS
-from crossalign.evaluation.tasks import evaluation_texts as task_texts
 
+# The sets the guard knows by default (data.exclude_eval_sets); each gets its texts from a reader below.
 EVALUATION_SETS = ("flores200", "tatoeba_laser", "xcopa", "copa_en", "xstorycloze", "xnli", "pawsx", "xwinograd",
                    hplt_instruct.NAME)
 
+# set name -> texts of its local copy. The data layer registers what it reads itself; the evaluation layer
+# registers its tasks (`crossalign.evaluation.tasks`, with the texts each task scores), so this module imports
+# nothing above `data/`.
+_READERS: dict[str, Callable[[Path], Iterable[str]]] = {
+    "flores200": flores.texts,
+    "tatoeba_laser": tatoeba.laser_texts,
+    "copa_en": copa.copa_texts,  # all 1000 items, not only the 600 that are XCOPA's English side
+    hplt_instruct.NAME: hplt_instruct.texts,  # the prompts of the instruction-following task (`--tasks confusion`)
+}
 _CACHE: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
+
+
+def register_evaluation_texts(name: str, reader: Callable[[Path], Iterable[str]]) -> None:
+    """Make `name` an evaluation set the guard can read: `reader(root)` yields the texts of its local copy."""
+    _READERS[name] = reader
 
 
 def normalize_text(text: str) -> str:
@@ -41,22 +55,12 @@ def normalize_text(text: str) -> str:
 
 
 def _texts(name: str, root: Path):
-    """The texts of one evaluation set: the task's own (`doc_texts` of every stored row), else the source's."""
-    if name == "flores200":
-        return flores.texts(root)
-    if name == "tatoeba_laser":
-        return tatoeba.laser_texts(root)
-    if name == "copa_en":
-        return copa.copa_texts(root)  # all 1000 items, not only the 600 that are XCOPA's English side
-    if name == hplt_instruct.NAME:  # the prompts of the instruction-following task (`--tasks confusion`)
-        return hplt_instruct.texts(root)
-    if name == "xstorycloze":
-        # Only the eval split is scored; the train split is the tuning split (demonstrations, instructions,
-        # and sentence pairs: `load_parallel("xstorycloze")`), so it is not guarded against.
-        return task_texts(TASKS[name], root, splits=(TASKS[name].eval_split,))
-    if name in TASKS:
-        return task_texts(TASKS[name], root)
-    raise CrossalignError(f"unknown evaluation set {name!r}; known: {', '.join(EVALUATION_SETS)}")
+    if name not in _READERS:
+        if name in EVALUATION_SETS:
+            raise CrossalignError(f"evaluation set {name!r} has no registered reader: import crossalign.evaluation.tasks "
+                                  "before the contamination check (it registers the tasks' texts)")
+        raise CrossalignError(f"unknown evaluation set {name!r}; known: {', '.join(sorted(set(_READERS) | set(EVALUATION_SETS)))}")
+    return _READERS[name](root)
 
 
 def evaluation_texts(root: Path | None, sets=EVALUATION_SETS) -> frozenset[str]:

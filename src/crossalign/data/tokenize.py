@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from crossalign.data.instructions import Example
 from crossalign.errors import CrossalignError
-from crossalign.objectives.causal_lm import IGNORE_INDEX
+
+IGNORE_INDEX = -100  # the label of a token the LM loss skips (PyTorch's and transformers' convention)
 
 
 class SequenceTooLong(CrossalignError):

@@ -15,7 +15,7 @@ import math
 from crossalign import languages
 from crossalign.data.sources import flores
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.protocol import LOGLIKELIHOOD, Cell, CellResult, Docs, EvalTask, Selection, flores_split
+from crossalign.evaluation.eval_task import LOGLIKELIHOOD, Cell, CellResult, Docs, EvalTask, Selection, flores_split
 
 
 def load_sentences(lang: str, split: str = "devtest", limit: int | None = None, root=None) -> list[str]:

@@ -5,7 +5,7 @@
                                output="results/base.json"))
     run.summary  # the blocks of results.json: per language mean/std over seeds, average over languages
 
-Each task (`protocol.EvalTask`: multiple choice, translation, bits per byte) plans its cells, builds
+Each task (`eval_task.EvalTask`: multiple choice, translation, bits per byte) plans its cells, builds
 their requests, scores the model's answers and aggregates them; the loop only loads the model, answers
 requests by kind and stores each finished cell (`results.ResultsFile`).
 
@@ -30,9 +30,9 @@ from crossalign.errors import CrossalignError
 from crossalign.evaluation.bits_per_byte import BitsPerByte
 from crossalign.evaluation.icl import PROTOCOLS, MultipleChoice
 from crossalign.evaluation.instruction_following import InstructionFollowing
-from crossalign.evaluation.protocol import GENERATE_UNTIL, Cell, CellResult, Docs, EvalTask, Selection
+from crossalign.evaluation.eval_task import GENERATE_UNTIL, Cell, CellResult, Docs, EvalTask, Selection
 from crossalign.evaluation.results import ResultsFile, git_hash, software_versions
-from crossalign.evaluation.tasks import TASKS, get_task
+from crossalign.evaluation.tasks import TASKS, get_choice_task
 from crossalign.evaluation.translation import Translation
 
 EVAL_TASKS: dict[str, EvalTask] = {**{name: MultipleChoice(t) for name, t in TASKS.items()},
@@ -47,7 +47,7 @@ def get_eval_task(name: str) -> EvalTask:
     if key in EVAL_TASKS:
         return EVAL_TASKS[key]
     try:
-        return EVAL_TASKS[get_task(name).name]  # the multiple-choice registry's spellings (x-copa, XCOPA)
+        return EVAL_TASKS[get_choice_task(name).name]  # the multiple-choice registry's spellings (x-copa, XCOPA)
     except CrossalignError:
         raise CrossalignError(f"unknown task {name!r}; tasks: {', '.join(EVAL_TASKS)}") from None
 

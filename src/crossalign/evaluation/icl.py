@@ -19,8 +19,8 @@ import random
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.protocol import LOGLIKELIHOOD, Cell, CellResult, Docs, EvalTask, Selection
-from crossalign.evaluation.task import Doc, Task, fewshot_prefix
+from crossalign.evaluation.eval_task import LOGLIKELIHOOD, Cell, CellResult, Docs, EvalTask, Selection
+from crossalign.evaluation.choice_task import Doc, ChoiceTask, fewshot_prefix
 from crossalign.evaluation.tasks import load_split, task_language
 
 PROTOCOLS = ("cross", "native")
@@ -32,7 +32,7 @@ def template_language(protocol: str, lang: str) -> str:
     return "en" if protocol == "cross" else lang
 
 
-def demo_pool(task: Task, lang: str, protocol: str, root=None) -> list[Doc]:
+def demo_pool(task: ChoiceTask, lang: str, protocol: str, root=None) -> list[Doc]:
     """Candidates for demonstrations: the demo split of the template language (XWinograd: its test items)."""
     pool_lang = template_language(protocol, lang)
     if pool_lang not in task.all_languages:
@@ -61,7 +61,7 @@ def sample_demos(pool: list[Doc], k: int, seed: int, task_name: str, position: i
     return picked
 
 
-def chat_requests(task: Task, doc: Doc, words, demos: list[Doc]) -> list[tuple[list[dict], str]]:
+def chat_requests(task: ChoiceTask, doc: Doc, words, demos: list[Doc]) -> list[tuple[list[dict], str]]:
     """`(messages, continuation)` per choice under a chat template, as lm-eval's `--apply_chat_template
     --fewshot_as_multiturn` builds them: each demonstration is a user turn (its context) and an assistant turn (its
     gold continuation), the item a user turn, and each choice is scored right after the generation prompt without
@@ -78,7 +78,7 @@ def chat_requests(task: Task, doc: Doc, words, demos: list[Doc]) -> list[tuple[l
             for user, cont in (turns(doc, choice) for choice in task.choices(doc, words))]
 
 
-def build_requests(task: Task, docs: list[Doc], protocol: str, lang: str, shots: int, seed: int,
+def build_requests(task: ChoiceTask, docs: list[Doc], protocol: str, lang: str, shots: int, seed: int,
                    pool: list[Doc] | None, chat: bool = False) -> list[list[tuple]]:
     """`(context, continuation)` pairs per item for this protocol; with `chat`, contexts are chat messages."""
     words = task.words[template_language(protocol, lang)]
@@ -94,7 +94,7 @@ def _argmax(xs):
     return max(range(len(xs)), key=lambda i: (xs[i], -i))  # first maximum, like numpy.argmax
 
 
-def score_item(task: Task, doc: Doc, ll: list[float], words) -> dict:
+def score_item(task: ChoiceTask, doc: Doc, ll: list[float], words) -> dict:
     """The prediction record of one item: `pred` by summed log-prob (`acc`), `pred_norm` divided by the
     choice's length in characters (lm-eval's acc_norm), `pred_bytes` by its UTF-8 length (acc_bytes)."""
     choices = task.choices(doc, words)
@@ -118,12 +118,12 @@ def mean_accuracy(records: list[dict]) -> dict[str, float]:
 
 
 class MultipleChoice(EvalTask):
-    """A multiple-choice task (`Task`, declared as data) under the cross-lingual or in-language protocol."""
+    """A multiple-choice task (`ChoiceTask`, declared as data) under the cross-lingual or in-language protocol."""
 
     VERSION = 1  # rendering, demonstrations and scoring shared by every multiple-choice task
     request_type = LOGLIKELIHOOD
 
-    def __init__(self, definition: Task):
+    def __init__(self, definition: ChoiceTask):
         self.definition = definition
         self.name = definition.name
 

@@ -33,7 +33,7 @@ from crossalign import language_id, languages
 from crossalign.data.sources import hplt_instruct
 from crossalign.errors import CrossalignError
 from crossalign.evaluation import fidelity
-from crossalign.evaluation.protocol import ENGLISH, GENERATE_UNTIL, Cell, CellResult, Docs, EvalTask, Selection
+from crossalign.evaluation.eval_task import ENGLISH, GENERATE_UNTIL, Cell, CellResult, Docs, EvalTask, Selection
 
 FORMS = {"cross": ("answer-in", "request"), "native": ("native",)}
 SPLIT = "test"

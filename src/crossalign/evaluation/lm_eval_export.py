@@ -39,7 +39,7 @@ from crossalign.errors import CrossalignError
 from crossalign.evaluation.cli import add_item_arguments
 from crossalign.evaluation.evaluator import EvalOptions, get_eval_task, plan
 from crossalign.evaluation.icl import MultipleChoice
-from crossalign.evaluation.protocol import Cell
+from crossalign.evaluation.eval_task import Cell
 from crossalign.io import atomic_folder, check_creatable
 
 MARKER = "crossalign_export.json"  # the export's record; an --output holding it may be replaced with --overwrite

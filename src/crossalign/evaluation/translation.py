@@ -27,7 +27,7 @@ from crossalign import language_id, languages
 from crossalign.data.sources import flores
 from crossalign.errors import CrossalignError
 from crossalign.evaluation import fidelity
-from crossalign.evaluation.protocol import (ENGLISH, GENERATE_UNTIL, Cell, CellResult, Docs, EvalTask, Selection,
+from crossalign.evaluation.eval_task import (ENGLISH, GENERATE_UNTIL, Cell, CellResult, Docs, EvalTask, Selection,
                                             flores_split)
 
 TEMPLATES = ("pair", "instruct")

@@ -13,11 +13,13 @@ are spread over micro-batches and GPUs. Without it the loss is the mean over thi
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.utils.checkpoint
 from transformers.loss.loss_utils import ForCausalLMLoss
 
-IGNORE_INDEX = -100
+from crossalign.data.tokenize import IGNORE_INDEX
 
 
 def causal_lm_loss(
@@ -51,36 +53,48 @@ def causal_lm_loss(
 # Logit elements per chunk (fp32: 4 bytes each): 2**25 = 128 MiB of logits, i.e. 128 positions of Gemma 3's
 # 262,144-token vocabulary, 1,024 of a 32k one. Cross-entropy needs about 3 such buffers at once.
 CHUNK_LOGITS = 2**25
-LM_LOSS_MODES = ("auto", "chunked", "full")
+LmLossMode = Literal["auto", "chunked", "full"]  # objectives.lm_loss
+LM_LOSS_MODES = get_args(LmLossMode)
 # `auto` projects chunk by chunk from this vocabulary size on (Llama 3: 128k, Qwen 2: 152k, Gemma: 256k+);
 # below it a full [positions, vocabulary] tensor is small and one projection is a little faster.
 CHUNKED_FROM_VOCAB = 100_000
 
 
-def logit_softcap(config) -> float | None:
+def logit_softcap(config, user: str = "the chunked LM loss", fix: str = "set objectives.lm_loss=full") -> float | None:
     """The final-logit soft-capping (Gemma 2/3: cap * tanh(logits / cap)) the model's forward applies, or None.
 
-    Raises for a final-logit transformation this module does not reproduce (Cohere's `logit_scale`, Granite's
-    `logits_scaling`), so that the chunked loss can never silently differ from the model's own."""
+    Raises for a final-logit transformation `softcapped` does not reproduce (Cohere's `logit_scale`, Granite's
+    `logits_scaling`), naming `user` (the term that projects the logits itself) and `fix`, so that neither the
+    chunked LM loss nor the KL term can silently differ from the model's own logits."""
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     for name in ("logit_scale", "logits_scaling"):
         value = getattr(text, name, None)
         if value is not None and float(value) != 1.0:
             from crossalign.errors import CrossalignError
 
-            raise CrossalignError(
-                f"{getattr(text, 'model_type', 'this model')} scales its logits ({name}={value}), which the chunked LM "
-                "loss does not reproduce: set objectives.lm_loss=full"
-            )
+            raise CrossalignError(f"{getattr(text, 'model_type', 'this model')} scales its logits ({name}={value}), "
+                                  f"which {user} does not reproduce: {fix}")
     cap = getattr(text, "final_logit_softcapping", None)
     return float(cap) if cap else None
 
 
-def _ce_sum(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module, softcap: float | None) -> torch.Tensor:
-    logits = head(hidden)
-    if softcap is not None:  # exactly as Gemma2/3ForCausalLM.forward computes it, before the fp32 upcast
+def has_separate_head(lm) -> bool:
+    """Whether the *ForCausalLM `lm` has an output head apart from its body (`lm.base_model`), so that a term can
+    run the body once and project only the positions it needs (the chunked LM loss, the KL term)."""
+    return lm.get_output_embeddings() is not None and hasattr(lm, "base_model") and lm.base_model is not lm
+
+
+def softcapped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    """The final logits as the model's own forward computes them (Gemma 2/3: cap * tanh(logits / cap), before the
+    fp32 upcast), in fp32: used by the chunked LM loss and the KL term alike."""
+    if softcap is not None:
         logits = torch.tanh(logits / softcap) * softcap
-    return torch.nn.functional.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
+    return logits.float()
+
+
+def _ce_sum(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module, softcap: float | None) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(softcapped(head(hidden), softcap), targets, ignore_index=IGNORE_INDEX,
+                                             reduction="sum")
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -102,7 +116,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for start in range(0, h.shape[0], size):
             hc, yc = h[start:start + size], targets[start:start + size]
             logits = torch.nn.functional.linear(hc, weight, bias)
-            capped = torch.tanh(logits / softcap) if softcap is not None else None
+            capped = torch.tanh(logits / softcap) if softcap is not None else None  # `softcapped`, kept: its derivative needs it
             z = (capped * softcap if softcap is not None else logits).float()  # as transformers: cap, then fp32
             lse = torch.logsumexp(z, dim=-1)
             total += (lse - z.gather(1, yc[:, None]).squeeze(1)).sum()

@@ -26,10 +26,11 @@ from crossalign.errors import CrossalignError
 from crossalign.hidden_states import capture_hidden_states, check_layer, hidden_states, num_layers
 from crossalign.models import enable_gradient_checkpointing, unwrap
 from crossalign.objectives.causal_lm import (
-    CHUNKED_FROM_VOCAB, IGNORE_INDEX, LM_LOSS_MODES, causal_lm_loss, chunked_causal_lm_loss, fused_backend, logit_softcap,
+    CHUNKED_FROM_VOCAB, IGNORE_INDEX, LM_LOSS_MODES, causal_lm_loss, chunked_causal_lm_loss, fused_backend,
+    has_separate_head, logit_softcap, softcapped,
 )
 from crossalign.objectives.contrastive import ContrastiveLoss
-from crossalign.objectives.kl_to_base import kl_to_base, next_token_positions, softcapped
+from crossalign.objectives.kl_to_base import kl_to_base, next_token_positions
 from crossalign.objectives.language_matching import LanguageMatchingLoss
 from crossalign.pooling import pool, span_mean_pool
 
@@ -51,7 +52,7 @@ class AlignmentModel(nn.Module):
             "lm": float(objectives.lm_weight),
             "contrastive": float(objectives.contrastive_weight),
             "language_matching": float(objectives.language_matching_weight),
-            "kl": float(getattr(objectives, "kl_weight", 0.0)),
+            "kl": float(objectives.kl_weight),
         }
         self.layer = check_layer(lm, int(objectives.layer)) if self.weights["contrastive"] else None
         self.contrastive = ContrastiveLoss(
@@ -78,7 +79,7 @@ class AlignmentModel(nn.Module):
         return self.lm.config
 
     def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, every_n_layers=1, offload=False):
-        """What the Trainer calls for `training.gradient_checkpointing: true`: the LM's, through models.py."""
+        """What the Trainer calls for `training.gradient_checkpointing: true`: the LM's, through models/lora.py."""
         enable_gradient_checkpointing(self.lm, kwargs=activation_checkpointing_kwargs, every_n_layers=every_n_layers,
                                       offload=offload)
 
@@ -128,13 +129,9 @@ class AlignmentModel(nn.Module):
             raise CrossalignError("objectives.kl_weight needs a LoRA model (the base is the model with its adapter "
                                   "disabled): set model.lora=true or kl_weight=0")
         base = unwrap(lm)
-        if base.get_output_embeddings() is None or not hasattr(base, "base_model") or base.base_model is base:
+        if not has_separate_head(base):
             raise CrossalignError(f"objectives.kl_weight: {type(base).__name__} has no separate output head; use kl_weight=0")
-        try:
-            return logit_softcap(base.config)
-        except CrossalignError as e:
-            raise CrossalignError(f"objectives.kl_weight: {str(e).split(', which')[0]}, which the KL term does not "
-                                  "reproduce; use kl_weight=0") from None
+        return logit_softcap(base.config, "the KL term (objectives.kl_weight)", "use kl_weight=0")
 
     def _sequence_terms(self, batch, num_items_in_batch, need_lm: bool) -> dict[str, torch.Tensor]:
         """One full forward of the instruction/translation sequences gives the LM loss and, for AlignX,
@@ -189,10 +186,10 @@ class AlignmentModel(nn.Module):
         terms: dict[str, torch.Tensor] = {}
         has_seq = "input_ids" in batch
         # A batch may carry pairs, sequences or both (objectives.schedule=alternate: one or the other).
-        if self.weights["contrastive"] and self.cfg.contrastive_input == "pairs" and "x_input_ids" in batch:
+        if self.cfg.needs_pairs and "x_input_ids" in batch:
             terms.update(self._pairs_terms(batch))
         need_lm = bool(self.weights["lm"]) and has_seq
-        if has_seq and (need_lm or self.language_matching is not None or self.cfg.contrastive_input == "spans"):
+        if has_seq and self.cfg.needs_sequences:
             terms.update(self._sequence_terms(batch, num_items_in_batch, need_lm))
         return terms
 
@@ -221,7 +218,7 @@ def resolve_lm_loss(mode: str, lm: nn.Module) -> tuple[str, float | None]:
         return "full", None
     if mode == "auto" and int(base.config.get_text_config().vocab_size) < CHUNKED_FROM_VOCAB:
         return "full", None
-    if base.get_output_embeddings() is None or not hasattr(base, "base_model") or base.base_model is base:
+    if not has_separate_head(base):
         if mode == "auto":
             return "full", None
         raise CrossalignError(f"objectives.lm_loss=chunked: {type(base).__name__} has no separate output head; use full")

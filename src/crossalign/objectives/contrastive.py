@@ -45,6 +45,8 @@ with statistics of 256 vectors, 1.04 vs 1.20 at 16 pairs, 1.93 vs 1.99 at 64
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,7 +54,8 @@ from torch import nn
 from crossalign.errors import CrossalignError
 from crossalign.objectives.distributed import all_gather_with_grad, all_reduce_sum_with_grad, gather_sizes, rank_and_world
 
-SIMILARITIES = ("cosine", "centered", "standardized")
+Similarity = Literal["cosine", "centered", "standardized"]  # objectives.similarity
+SIMILARITIES = get_args(Similarity)
 
 
 def info_nce(similarities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

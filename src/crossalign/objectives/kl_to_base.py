@@ -28,13 +28,6 @@ def next_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
     return keep
 
 
-def softcapped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
-    """The final logits as the model's own forward computes them (Gemma 2/3: cap * tanh(logits / cap)), in fp32."""
-    if softcap is not None:
-        logits = torch.tanh(logits / softcap) * softcap
-    return logits.float()
-
-
 def kl_to_base(logits: torch.Tensor, base_logits: torch.Tensor, rows: torch.Tensor, num_rows: int) -> torch.Tensor:
     """Mean over sentences of the mean over positions of KL(base || model).
 

@@ -20,12 +20,10 @@ from typing import Any, ClassVar, Literal, get_type_hints
 
 from crossalign import languages as language_codes
 from crossalign.config import _coerce, from_dict, to_dict
+from crossalign.data.contamination import EVALUATION_SETS
+from crossalign.objectives.causal_lm import LM_LOSS_MODES, LmLossMode
+from crossalign.objectives.contrastive import SIMILARITIES, Similarity
 from crossalign.errors import CrossalignError
-
-ANALYSIS_LANGUAGES = ["deu", "fra", "spa", "zho", "arb", "hin", "swh", "tha", "tur", "vie", "ind", "est"]
-EVAL_SETS = ["flores200", "tatoeba_laser", "xcopa", "copa_en", "xstorycloze", "xnli", "pawsx", "xwinograd",
-             "hplt_instruct_eval"]
-
 
 @dataclass
 class ModelConfig:
@@ -63,13 +61,13 @@ class ModelConfig:
 class DataConfig:
     data_dir: str | None = None
     """Local data folder (layout of shared/data); default $CROSSALIGN_DATA, else ../shared/data, else the Hub."""
-    languages: list[str] = field(default_factory=lambda: list(ANALYSIS_LANGUAGES))
+    languages: list[str] = field(default_factory=lambda: list(language_codes.DEFAULT_LANGUAGES))
     """Languages paired with the pivot (any code crossalign.languages accepts)."""
     pivot: str = "eng_Latn"
     parallel: list[str] = field(default_factory=lambda: ["tatoeba_challenge"])
     """Translation-pair sources: tatoeba_challenge, tatoeba_laser, flores200:dev, a folder, x.src/x.tgt, .tsv, .jsonl, hub:NAME."""
     max_pairs_per_language: int | None = 2000
-    exclude_eval_sets: list[str] = field(default_factory=lambda: list(EVAL_SETS))
+    exclude_eval_sets: list[str] = field(default_factory=lambda: list(EVALUATION_SETS))
     """Contamination guard: pairs whose either side occurs in these evaluation sets are dropped (and counted)."""
     instructions: list[str] = field(default_factory=list)
     """Instruction sources (Alpaca/Bactrian-X files, hub:MBZUAI/Bactrian-X, `xstorycloze:train`)."""
@@ -132,7 +130,7 @@ class ObjectiveConfig:
     pooling: Literal["mean", "last"] = "mean"
     """Sentence pooling for `pairs` (mean excludes special tokens); spans always use the span mean."""
     temperature: float = 0.05
-    similarity: Literal["cosine", "centered", "standardized"] = "cosine"
+    similarity: Similarity = "cosine"
     """Contrastive similarity: `cosine` (the papers); `centered` / `standardized`: cosine after subtracting the
     global-batch mean (and dividing by the per-dimension std) of all anchors and candidates, which keeps rogue
     hidden dimensions from dominating (docs: crossalign/objectives/contrastive.py). Statistics come from the batch,
@@ -159,7 +157,7 @@ class ObjectiveConfig:
     alone, then as many on the contrastive loss on `pairs` alone, in turn (training/schedule.py)."""
     alternate_every: int = 1
     """Optimizer steps per turn of the `alternate` schedule (mid-align: 1)."""
-    lm_loss: Literal["auto", "chunked", "full"] = "auto"
+    lm_loss: LmLossMode = "auto"
     """How the LM loss projects onto the vocabulary. `chunked`: the head and cross-entropy a few hundred positions
     at a time, recomputed in backward, so the [positions, vocabulary] logits never exist (same loss and gradients;
     Liger's or cut-cross-entropy's fused kernel when installed and on CUDA); `full`: the model's own logits;
@@ -187,8 +185,8 @@ class ObjectiveConfig:
         if not 0 < self.kl_fraction <= 1:
             raise CrossalignError(f"objectives.kl_fraction must be in (0, 1], got {self.kl_fraction}")
         self.lm_loss = str(self.lm_loss).strip().lower()
-        if self.lm_loss not in ("auto", "chunked", "full"):
-            raise CrossalignError(f"objectives.lm_loss must be auto, chunked or full, got {self.lm_loss!r}")
+        if self.lm_loss not in LM_LOSS_MODES:
+            raise CrossalignError(f"objectives.lm_loss must be one of {', '.join(LM_LOSS_MODES)}, got {self.lm_loss!r}")
         if self.lm_loss_chunk_size is not None and int(self.lm_loss_chunk_size) < 1:
             raise CrossalignError(f"objectives.lm_loss_chunk_size must be a positive integer, got {self.lm_loss_chunk_size}")
         if self.temperature <= 0:
@@ -203,14 +201,30 @@ class ObjectiveConfig:
             if len(geoms) != 1:
                 raise CrossalignError(f"objectives.layer_geometry takes one geometry or auto, got {self.layer_geometry!r}")
             self.layer_geometry = geoms[0]
-        if self.kl_weight and not (self.contrastive_weight and self.contrastive_input == "pairs"):
+        if self.kl_weight and not self.needs_pairs:
             raise CrossalignError("objectives.kl_weight is computed on the contrastive pair sentences: set "
                                   "contrastive_weight > 0 and contrastive_input=pairs, or kl_weight=0")
-        if self.similarity not in ("cosine", "centered", "standardized"):
-            raise CrossalignError(f"objectives.similarity must be cosine, centered or standardized, got {self.similarity!r}")
+        if self.similarity not in SIMILARITIES:
+            raise CrossalignError(f"objectives.similarity must be one of {', '.join(SIMILARITIES)}, got {self.similarity!r}")
         if not (self.lm_weight or self.contrastive_weight or self.language_matching_weight):
             raise CrossalignError("every objective weight is 0: set objectives.lm_weight or objectives.contrastive_weight")
         self._check_schedule()
+
+    # What the configured terms need, decided here once (the data builder, the objective and `validate` ask).
+    @property
+    def needs_sequences(self) -> bool:
+        """Instruction / translation sequences: the LM term, span-based contrastive input, language matching."""
+        return bool(self.lm_weight) or self.contrastive_input == "spans" or bool(self.language_matching_weight)
+
+    @property
+    def needs_pairs(self) -> bool:
+        """Standalone translation pairs: the contrastive term on pairs (and the KL term, which reads them)."""
+        return bool(self.contrastive_weight) and self.contrastive_input == "pairs"
+
+    @property
+    def needs_lora(self) -> bool:
+        """The KL term's frozen base is the model with its LoRA adapter disabled."""
+        return bool(self.kl_weight)
 
     def _check_schedule(self) -> None:
         if self.schedule not in ("joint", "alternate"):
@@ -366,7 +380,7 @@ def validate(cfg: TrainConfig) -> None:
         if world <= 1 and scfg.training.get("fsdp"):
             raise CrossalignError("training.fsdp needs several processes: launch with torchrun --nproc_per_node N -m "
                                   "crossalign train ... on GPUs")
-        if scfg.objectives.kl_weight and not scfg.model.lora:
+        if scfg.objectives.needs_lora and not scfg.model.lora:
             raise CrossalignError(f"objectives.kl_weight needs model.lora=true{where}: the frozen base it holds the "
                                   "model to is the model with its adapter disabled; set model.lora=true or kl_weight=0")
     training = stage_configs(cfg)[-1][1].training

@@ -38,6 +38,7 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int, root: 
     from crossalign.data.instructions import cross_lingual_instructions, read_instructions, story_instructions, translation_instructions
     from crossalign.data.parallel import load_parallel
     from crossalign.data.sources import parse_spec, xstorycloze
+    from crossalign.evaluation import tasks  # noqa: F401  registers the tasks' texts with the contamination guard
 
     langs = languages.parse_list(data.languages)
     pivot = languages.normalize(data.pivot)
@@ -71,7 +72,7 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int, root: 
     if data.max_pairs_per_language:
         corpora = cap_per_language(corpora, data.max_pairs_per_language, seed)
     examples = []
-    if objectives.lm_weight or objectives.contrastive_input == "spans" or objectives.language_matching_weight:
+    if objectives.needs_sequences:
         records = []
         wanted = {pivot, *langs}
         for spec in data.instructions:
@@ -132,8 +133,8 @@ class AlignmentDataset(Dataset):
         from crossalign.data.instructions import chat_example
         from crossalign.data.tokenize import SequenceTooLong, encode_example, encode_sentences
 
-        want_pairs = bool(objectives.contrastive_weight) and objectives.contrastive_input == "pairs"
-        want_seqs = bool(objectives.lm_weight) or objectives.contrastive_input == "spans" or bool(objectives.language_matching_weight)
+        want_pairs = objectives.needs_pairs
+        want_seqs = objectives.needs_sequences
         want_spans = objectives.contrastive_input == "spans" or bool(objectives.language_matching_weight)
         self.lang_ids = {c: i for i, c in enumerate(sorted({languages.normalize(data.pivot), *languages.parse_list(data.languages)}))}
         self.pairs: list[tuple[list[int], list[int]]] = []

@@ -1,13 +1,8 @@
 """Run a recipe: each stage loads the previous stage's model, trains, and saves a standard model folder.
 
-Output layout (one stage: `<output_dir>/`; several: `<output_dir>/<stage>/`):
-    config.yaml          the resolved config of the whole run (top level)
-    checkpoint-N/        Trainer checkpoints (LM via save_pretrained + alignment heads), for --resume
-    model/               the final LM: merged weights, loadable by plain transformers, lm-eval, vLLM
-    adapter/             (LoRA) the adapter alone; `crossalign merge` rebuilds model/ from it
-                         (both with a model card, README.md: crossalign/cards.py)
-    metrics.json         every logged step (losses per term, tokens/s, peak memory) and the data counts
-    runs/                TensorBoard event files with `training.report_to: tensorboard`
+Output layout: `crossalign.run_dir` (config.yaml at the top; per stage model/, adapter/ with LoRA, metrics.json with
+every logged step, the data counts and resolved `auto` values, checkpoint-N/ for --resume; runs/ holds TensorBoard
+event files with `training.report_to: tensorboard`). Each saved folder has its model card (crossalign/cards.py).
 
 A stage runs in visible phases (the layout of torchtune's recipes), each given only its part of the config:
 `load_model` (model), `resolve_layer` (objectives, data), `setup_model` (model: LoRA, checkpointing),
@@ -30,14 +25,12 @@ from pathlib import Path
 from crossalign.config import save_config
 from crossalign.errors import CrossalignError
 from crossalign.io import check_creatable, replace_folder, write_atomic
+from crossalign.run_dir import ADAPTER, CONFIG, MODEL, RunDir, StageDir
 from crossalign.training.config import (
     DataConfig, ModelConfig, ObjectiveConfig, TrainConfig, resolve_auto, stage_configs, training_arguments, validate,
 )
 
 log = logging.getLogger("crossalign")
-
-RUN_MARKER = "config.yaml"
-
 
 def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
@@ -51,10 +44,10 @@ def prepare_output_dir(out: Path, overwrite: bool, resume: bool) -> bool:
     check_creatable(out, "output_dir", folder=True)
     if not out.exists() or not any(out.iterdir()):
         return False
-    is_run = (out / RUN_MARKER).is_file()
+    is_run = RunDir(out).is_run()
     if resume:
         if not is_run:
-            raise CrossalignError(f"--resume: {out} holds no crossalign run (no {RUN_MARKER}); check output_dir")
+            raise CrossalignError(f"--resume: {out} holds no crossalign run (no {CONFIG}); check output_dir")
         return False
     if not overwrite:
         what = "a run" if is_run else "files"
@@ -214,7 +207,7 @@ def check_chat_templates(stages: list[tuple[str, TrainConfig]], model_name: str)
 
 
 def setup_model(lm, model: ModelConfig):
-    """The LM ready to train as `model` asks: LoRA adapters, activation checkpointing (both from models.py)."""
+    """The LM ready to train as `model` asks: LoRA adapters, activation checkpointing (both from models/lora.py)."""
     from crossalign.models import apply_lora, enable_gradient_checkpointing
 
     if model.lora:
@@ -290,27 +283,28 @@ def save(trainer, lm, tok, stage_dir: Path, model: ModelConfig, base_model: str,
     from crossalign.cards import build_card, write_card
     from crossalign.models import merge_adapter, save_model
 
-    final, main = stage_dir / "model", trainer.is_world_process_zero()
-    tmp = stage_dir / (".adapter.tmp" if model.lora else ".model.tmp")
-    merged = stage_dir / ".model.tmp"
+    stage, main = StageDir(stage_dir), trainer.is_world_process_zero()
+    final = stage.model
+    tmp = stage_dir / (f".{ADAPTER}.tmp" if model.lora else f".{MODEL}.tmp")
+    merged = stage_dir / f".{MODEL}.tmp"
     for left in {tmp, merged}:
         if main and left.exists():  # left by a killed save
             shutil.rmtree(left)
     trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(tmp))
     if main:
-        write_card(tmp, build_card(stage_dir, "adapter" if model.lora else "model", metrics))
+        write_card(tmp, build_card(stage_dir, ADAPTER if model.lora else MODEL, metrics))
     if main and not model.lora:
         replace_folder(tmp, final)
     elif main:
-        adapter = replace_folder(tmp, stage_dir / "adapter")
+        adapter = replace_folder(tmp, stage.adapter)
         if trainer.is_fsdp_enabled or _zero_stage(trainer) == 3:
             # rank 0 holds a shard only: merge the gathered adapter into a fresh copy of the base
             with _loading_on_this_rank_only(trainer):
                 merge_adapter(adapter, merged, base_model=base_model, overwrite=True, dtype=model.dtype)
         else:
             save_model(lm, tok, merged, merge=True, overwrite=True)
-        write_card(merged, build_card(stage_dir, "model", metrics))
+        write_card(merged, build_card(stage_dir, MODEL, metrics))
         replace_folder(merged, final)
     return final
 
@@ -322,8 +316,8 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     from crossalign.data.paths import resolve_data_dir
     from crossalign.models import model_info, use_chat_template
 
-    final = stage_dir / "model"
-    if (final / "config.json").is_file():
+    final = StageDir(stage_dir).model
+    if StageDir(stage_dir).saved(MODEL):
         log.info("stage %s already finished: %s", name, final)
         return TrainResult(final)
     set_seed(cfg.seed)
@@ -353,7 +347,7 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     }
     save(trainer, lm, tok, stage_dir, cfg.model, model_name, metrics)
     if trainer.is_world_process_zero():
-        write_atomic(stage_dir / "metrics.json", json.dumps(metrics, indent=2, default=str))
+        write_atomic(StageDir(stage_dir).metrics, json.dumps(metrics, indent=2, default=str))
     trainer.accelerator.wait_for_everyone()
     return TrainResult(final, lm, metrics)
 
@@ -378,14 +372,14 @@ def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False
         if replace:
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
-        if not (resume and (out / RUN_MARKER).is_file()):
-            save_config(cfg, out / RUN_MARKER)
+        if not (resume and RunDir(out).is_run()):
+            save_config(cfg, RunDir(out).config)
     _barrier(state)
     model_name = cfg.model.name
     result = None
     try:
         for name, scfg in stages:
-            stage_dir = out if len(stages) == 1 else out / name
+            stage_dir = RunDir(out).stage(name if len(stages) > 1 else None).path
             result = train_stage(name, scfg, stage_dir, model_name, resume)
             model_name = str(result.model_dir)
         if push_token and _is_main():  # the final model only, once; the Trainer pushes nothing (training_kwargs)
@@ -400,7 +394,7 @@ def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False
     except BaseException:
         # A run that failed before writing any checkpoint or model leaves no folder behind, so fixing the
         # input and running the same command again needs no --overwrite.
-        if created and _is_main() and not any(p.name != RUN_MARKER for p in out.rglob("*") if p.is_file()):
+        if created and _is_main() and not any(p.name != CONFIG for p in out.rglob("*") if p.is_file()):
             shutil.rmtree(out, ignore_errors=True)
         raise
     return result

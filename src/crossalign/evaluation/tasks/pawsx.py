@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from crossalign.data.sources import pawsx
-from crossalign.evaluation.task import Task
+from crossalign.evaluation.choice_task import ChoiceTask
 
 # lm_eval/tasks/paws-x/paws_<lang>.yaml: QUESTION_WORD, YES, NO
 WORDS = {
@@ -50,7 +50,7 @@ def choices(doc, words):
     return [f"{doc['sentence1']}, {q}? {no}, {doc['sentence2']}", f"{doc['sentence1']}, {q}? {yes}, {doc['sentence2']}"]
 
 
-TASK = Task(
+TASK = ChoiceTask(
     name="pawsx",
     languages=tuple(WORDS),
     words={lang: {"question": q, "yes": y, "no": n} for lang, (q, y, n) in WORDS.items()},

@@ -12,7 +12,7 @@ COPA dev ids 1-400 are not used.
 from __future__ import annotations
 
 from crossalign.data.sources import copa
-from crossalign.evaluation.task import Task
+from crossalign.evaluation.choice_task import ChoiceTask
 
 # lm_eval/tasks/xcopa/utils.py (+ super_glue/copa/utils.py for English)
 CONNECTORS = {
@@ -47,7 +47,7 @@ def _with_ids(rows: list[dict], lang: str, split: str) -> list[dict]:
     return [{**r, "id": f"{lang}-{split}-{r['idx']}"} for r in rows]
 
 
-TASK = Task(
+TASK = ChoiceTask(
     name="xcopa",
     languages=("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh"),
     extra_languages=("en",),

@@ -9,7 +9,7 @@ template had no choice slot and always picked the first label).
 from __future__ import annotations
 
 from crossalign.data.sources import xnli
-from crossalign.evaluation.task import Task
+from crossalign.evaluation.choice_task import ChoiceTask
 
 # lm_eval/tasks/xnli/utils.py: QUESTION_WORD, ENTAILMENT_LABEL, NEUTRAL_LABEL, CONTRADICTION_LABEL
 WORDS = {
@@ -39,7 +39,7 @@ def _with_ids(rows, lang, split):
     return [{**r, "id": f"{lang}-{split}-{i}"} for i, r in enumerate(rows)]
 
 
-TASK = Task(
+TASK = ChoiceTask(
     name="xnli",
     languages=tuple(WORDS),
     words={lang: {"question": q, "labels": (e, n, c)} for lang, (q, e, n, c) in WORDS.items()},

@@ -8,7 +8,7 @@ the protocols differ only in where demonstrations come from.
 from __future__ import annotations
 
 from crossalign.data.sources import xstorycloze
-from crossalign.evaluation.task import Task
+from crossalign.evaluation.choice_task import ChoiceTask
 
 LANGUAGES = xstorycloze.LANGUAGES
 _TEXTS = ("input_sentence_1", "input_sentence_2", "input_sentence_3", "input_sentence_4", "sentence_quiz1", "sentence_quiz2")
@@ -26,7 +26,7 @@ def _with_ids(rows, lang, split):
     return [{**r, "answer_right_ending": int(r["answer_right_ending"]), "id": r["story_id"]} for r in rows]
 
 
-TASK = Task(
+TASK = ChoiceTask(
     name="xstorycloze",
     languages=LANGUAGES,
     words={lang: {} for lang in LANGUAGES},

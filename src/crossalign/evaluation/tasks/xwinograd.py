@@ -11,7 +11,7 @@ translated from where the data records it (jp, zh). Local rows come in the Hub s
 from __future__ import annotations
 
 from crossalign.data.sources import xwinograd
-from crossalign.evaluation.task import Task
+from crossalign.evaluation.choice_task import ChoiceTask
 
 LANGUAGES = ("en", "fr", "jp", "pt", "ru", "zh")
 
@@ -38,7 +38,7 @@ def _texts(doc) -> list[str]:
     return [t for t in (sentence, doc.get("en_source")) if t]
 
 
-TASK = Task(
+TASK = ChoiceTask(
     name="xwinograd",
     languages=LANGUAGES,
     words={lang: {} for lang in LANGUAGES},

@@ -1,6 +1,6 @@
 """A multiple-choice task as data: how to read it, its per-language prompt words, how to render an item.
 
-A task definition (one small file under `tasks/`) is an instance of `Task`. Items ("docs") are plain
+A task definition (one small file under `tasks/`) is an instance of `ChoiceTask`. Items ("docs") are plain
 dicts in the schema of the task's Hub dataset, whether they come from the Hub or from a local folder in
 the layout of `shared/data`, so one template serves both. Templates follow lm-evaluation-harness
 (`lm_eval/tasks/<task>/`): the same strings and per-language words, so that a 0-shot in-language run
@@ -36,7 +36,7 @@ class Split:
 
 
 @dataclass(frozen=True)
-class Task:
+class ChoiceTask:
     """A multiple-choice task, declared as data; see `tasks/xcopa.py` for a complete example."""
 
     name: str
@@ -91,7 +91,7 @@ class Task:
         return prompt + self.target_delimiter + gold if prompt else gold
 
 
-def fewshot_prefix(task: Task, demos: list[Doc], words: Words) -> str:
+def fewshot_prefix(task: ChoiceTask, demos: list[Doc], words: Words) -> str:
     """Demonstrations joined by blank lines, ending with one, so the test item follows directly."""
     if not demos:
         return ""

@@ -1,4 +1,4 @@
-"""One evaluation protocol for every task, on lm-evaluation-harness's pattern (`lm_eval.api.task.Task`).
+"""The evaluation-task contract every task follows, on lm-evaluation-harness's pattern (`lm_eval.api.task.Task`).
 
 A task turns a cell (task, language, split, shots, seed, ...) into one request per scored item
 (`construct_requests`), of one of the two kinds a model answers (lm-eval's request types):
