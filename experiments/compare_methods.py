@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crossalign import languages
-from crossalign.analysis.cli import analysis_config, run_analysis
+from crossalign.analysis.run import analysis_config, run_analysis
 from crossalign.analysis.geometry import GEOMETRIES
 from crossalign.analysis.report import load_result, paired_reason, retrieval_interval
 # paired intervals on the evaluation numbers (the same code as `crossalign compare`)
@@ -127,7 +127,7 @@ def train(method: str, seed: int, args, out: Path) -> tuple[str, dict | None]:
         if args.data_dir:
             overrides.append(f"data.data_dir={args.data_dir}")
         run_recipe(f"{family}-cpu", overrides, resume=d.exists())
-    parts = [run.stage(s or None).read_metrics() for s in (stages or [""])]
+    parts = [json.loads(run.stage(s or None).metrics.read_text(encoding="utf-8")) for s in (stages or [""])]
     m = dict(parts[0])
     m["global_step"] = sum(x["global_step"] for x in parts)
     m["wall_seconds"] = sum(x["wall_seconds"] for x in parts)

@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 from crossalign import languages
-from crossalign.analysis.cli import analysis_config, run_analysis
+from crossalign.analysis.run import analysis_config, run_analysis
 from crossalign.analysis.report import load_result
 from crossalign.cli import command_line
 from crossalign.config import load_config
@@ -403,7 +403,7 @@ def main(argv=None) -> int:
         cfg = cfgs[name]
         ckpts = train_runs(name, overrides, args, out)
         measured = {n: measure(str(ckpt), out / name / f"step-{n}", args) for n, ckpt in ckpts.items()}
-        metrics = RunDir(next(iter(ckpts.values())).parent).stage().read_metrics()
+        metrics = json.loads(RunDir(next(iter(ckpts.values())).parent).stage().metrics.read_text(encoding="utf-8"))
         layer = metrics.get("layer", cfg.objectives.layer)
         points = [{"step": 0, "model": args.model, **base, "bpb_change_pct": 0.0}]
         for i, (n, ckpt) in enumerate(ckpts.items()):

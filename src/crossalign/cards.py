@@ -26,6 +26,7 @@ import yaml
 
 from crossalign.errors import CrossalignError
 from crossalign.io import write_atomic
+from crossalign.markdown import table
 from crossalign.run_dir import ADAPTER, CONFIG, METRICS, MODEL, RunDir
 
 log = logging.getLogger("crossalign")
@@ -154,21 +155,16 @@ def _demote(markdown: str, by: int = 2) -> str:
     return "\n".join(("#" * by + line) if line.startswith("#") else line for line in markdown.splitlines())
 
 
-def _table(header: list[str], rows: list[list]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)]
-
-
 def _data_section(counts: dict) -> list[str]:
     pairs = counts.get("pairs_per_language")
     inst = counts.get("instructions_per_language")
     lines = []
     if pairs is not None or inst is not None:
         langs = sorted({*(pairs or {}), *(inst or {})})
-        lines += _table(["language", "translation pairs", "instructions (by answer language)"],
+        lines += table(["language", "translation pairs", "instructions (by answer language)"],
                         [[lang, (pairs or {}).get(lang, 0), (inst or {}).get(lang, 0)] for lang in langs])
     elif counts.get("pairs_per_corpus"):  # runs prepared before per-language counts were recorded
-        lines += _table(["corpus", "translation pairs"], [[k, v] for k, v in counts["pairs_per_corpus"].items()])
+        lines += table(["corpus", "translation pairs"], [[k, v] for k, v in counts["pairs_per_corpus"].items()])
     lines += ["", f"Contrastive pairs: {counts.get('pairs', 0)}; instruction and translation sequences: "
               f"{counts.get('sequences', 0)} ({counts.get('sequences_too_long', 0)} longer than data.max_length left out)."]
     dropped = counts.get("dropped_by_contamination_guard") or {}
@@ -176,7 +172,7 @@ def _data_section(counts: dict) -> list[str]:
     if hits:
         lines += ["", "The contamination guard (`data.exclude_eval_sets`) dropped pairs whose either side occurs in an "
                   "evaluation set, and repeated pairs:", ""]
-        lines += _table(["corpus", "in an evaluation set", "duplicates"],
+        lines += table(["corpus", "in an evaluation set", "duplicates"],
                         [[k, v, dropped.get(f"{k}:duplicates", 0)] for k, v in hits.items()])
     else:
         lines += ["", "Contamination guard: off, or no local evaluation data to check against (nothing dropped)."]
@@ -212,7 +208,7 @@ def _training_section(metrics: dict) -> list[str]:
     par = metrics.get("parallelism") or {}
     if par:
         rows.append(["parallelism", ", ".join(f"{k}={v}" for k, v in par.items() if k != "fsdp_units")])
-    return _table(["", ""], [[k, "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else v] for k, v in rows])
+    return table(["", ""], [[k, "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else v] for k, v in rows])
 
 
 def results_in(run_dir: Path) -> list[Path]:
@@ -257,7 +253,7 @@ def _compare_markdown(data: dict) -> list[str]:
         rows.append(["**avg**", f"{avg['a']:.{digits}f}", f"{avg['b']:.{digits}f}", cell(avg)])
         lines += [_h(f"{blk['task']} · {blk['protocol']} · {blk['shots']}-shot · {blk['split']} · {blk['metric']} "
                      f"({blk['units']})", 4), ""]
-        lines += _table(["lang", "A", "B", "B - A [95% CI]"], rows) + [""]
+        lines += table(["lang", "A", "B", "B - A [95% CI]"], rows) + [""]
         if blk.get("note"):
             lines += [f"Note: {blk['note']}.", ""]
     return lines

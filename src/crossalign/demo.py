@@ -83,7 +83,7 @@ def _train(recipe: str, overrides: list[str]):
 
 
 def _analyse(options: dict, meta: dict):
-    from crossalign.analysis.cli import analysis_config, run_analysis
+    from crossalign.analysis.run import analysis_config, run_analysis
     from crossalign.cli import command_line
 
     meta["commands"].append("crossalign " + " ".join(command_line("analyze", options)))

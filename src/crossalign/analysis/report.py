@@ -11,6 +11,7 @@ from crossalign.analysis.plots import common, figures, short
 from crossalign.bootstrap import MARKER_NOTE, Interval, paired_bootstrap
 from crossalign.errors import CrossalignError
 from crossalign.io import write_atomic
+from crossalign.markdown import table
 
 ANALYSIS_JSON = "analysis.json"
 PROJECTION_JSON = "projection.json"
@@ -57,14 +58,6 @@ def _pct(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
-def _row(cells) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
-def _table(header: list[str], rows: list[list]) -> list[str]:
-    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
-
-
 def _span(values) -> str:
     n = sorted(set(values))
     return f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
@@ -102,7 +95,7 @@ def analysis_markdown(result: dict) -> str:
         cells = [str(k), *(_pct(r["languages"][lang]["p_at_1"]) for lang in langs), _pct(r["mean"]["p_at_1"]),
                  _pct(r["language_id_accuracy"])]
         body.append([f"**{c}**" for c in cells] if k == best else cells)
-    lines += _table(header, body)
+    lines += table(header, body)
     lines += ["", f"lang-ID: nearest-centroid language identification over {len(langs) + 1} languages "
               f"(chance {100 / (len(langs) + 1):.1f}%), centroids and test sentences from disjoint halves.", ""]
     lines += [f"## All figures at layer {best}", ""]
@@ -116,7 +109,7 @@ def analysis_markdown(result: dict) -> str:
     m = rows[best]["mean"]
     body.append(["**mean**", _pct(m["p_at_1_to_pivot"]), _pct(m["p_at_1_from_pivot"]), _pct(m["p_at_1"]),
                  _pct(m["mexa"]), f"{m['parallel_cos']:.3f}", f"{m['random_cos']:.3f}", f"{m['gap']:.3f}"])
-    lines += _table(header, body)
+    lines += table(header, body)
     lines += ["", "## Means over languages per layer", ""]
     header = ["layer", "cos parallel", "cos random", "gap", "P@1", "MEXA", "lang-ID"]
     body = []
@@ -124,7 +117,7 @@ def analysis_markdown(result: dict) -> str:
         m = rows[k]["mean"]
         body.append([k, f"{m['parallel_cos']:.3f}", f"{m['random_cos']:.3f}", f"{m['gap']:.3f}", _pct(m["p_at_1"]),
                      _pct(m["mexa"]), _pct(rows[k]["language_id_accuracy"])])
-    lines += _table(header, body)
+    lines += table(header, body)
     lines += mexa_markdown(result)
     lines += geometry_markdown(result)
     lines += ["", "Plots: `retrieval_heatmap.png`, `layer_curves.png`, `projection.png`"
@@ -142,7 +135,7 @@ def mexa_markdown(result: dict) -> list[str]:
     lines = ["", f"## MEXA over layers {ks[0]}-{ks[-1]} (%): mean and max, as Kargaran et al. (2024) aggregate", ""]
     body = [[lang, _pct(v["mean"]), _pct(v["max"])] for lang, v in agg["languages"].items()]
     body.append(["**mean**", _pct(agg["mean"]["mean"]), _pct(agg["mean"]["max"])])
-    return lines + _table(["language", "MEXA mean", "MEXA max"], body)
+    return lines + table(["language", "MEXA mean", "MEXA max"], body)
 
 
 def geometry_markdown(result: dict) -> list[str]:
@@ -174,7 +167,7 @@ def geometry_markdown(result: dict) -> list[str]:
         cells.append(f"{_pct(gd['rogue_share'])}% / {_pct(gd['language_offset_share'])}%"
                      if gd and gd.get("rogue_share") is not None else "-")
         body.append(cells)
-    lines += _table(header, body)
+    lines += table(header, body)
     lines += ["", "E[cos] random: expected cosine of two random sentences (raw); top-5 dims' share: how much of it the "
               "five largest dimensions make (Timkey & van Schijndel 2021); gap: the share of the raw -> per-language "
               "gain in mean P@1 that removing rogue dimensions (raw -> global) and language offsets (global -> "
@@ -190,7 +183,7 @@ def geometry_markdown(result: dict) -> list[str]:
     lines += ["", f"### Per language at layer {k} (best in the {result.get('selection_geometry', 'raw')} geometry), P@1", ""]
     body = [[lang, *(_pct(by_layer[k]["geometries"][g]["languages"][lang]["p_at_1"]) for g in geoms)] for lang in langs]
     body.append(["**mean**", *(_pct(by_layer[k]["geometries"][g]["mean"]["p_at_1"]) for g in geoms)])
-    lines += _table(["language", *geoms], body)
+    lines += table(["language", *geoms], body)
     return lines
 
 
@@ -300,7 +293,7 @@ def compare_markdown(base: dict, aligned: dict, labels=("before", "after"), c: d
     body.append([f"language ID at layer {top}", _pct(rb[top]["language_id_accuracy"]),
                  _pct(ra[top]["language_id_accuracy"]),
                  pts(ra[top]["language_id_accuracy"] - rb[top]["language_id_accuracy"])])
-    lines += _table(["", b0, a0, "change (points)"], body)
+    lines += table(["", b0, a0, "change (points)"], body)
 
     k = bb if bb in ra else layers[0]
     lines += ["", f"## Per language at layer {k}", ""]
@@ -315,7 +308,7 @@ def compare_markdown(base: dict, aligned: dict, labels=("before", "after"), c: d
             for g in geos]
         body.append([lang, _pct(b["p_at_1"]), _pct(a["p_at_1"]), pts(a["p_at_1"] - b["p_at_1"]),
                      _pct(b["mexa"]), _pct(a["mexa"]), pts(a["mexa"] - b["mexa"]), *gaps])
-    lines += _table(["language", f"P@1 {b0}", f"P@1 {a0}", "change", f"MEXA {b0}", f"MEXA {a0}", "change",
+    lines += table(["language", f"P@1 {b0}", f"P@1 {a0}", "change", f"MEXA {b0}", f"MEXA {a0}", "change",
                      "gap change raw", *(f"gap change {g}" for g in geos)], body)
 
     lines += ["", "## Means per layer", ""]
@@ -326,14 +319,14 @@ def compare_markdown(base: dict, aligned: dict, labels=("before", "after"), c: d
         body.append([k, _pct(mb["p_at_1"]), _pct(ma["p_at_1"]), pts(ma["p_at_1"] - mb["p_at_1"]),
                      _pct(mb["mexa"]), _pct(ma["mexa"]), pts(ma["mexa"] - mb["mexa"]),
                      _pct(lb), _pct(la), pts(la - lb)])
-    lines += _table(["layer", f"P@1 {b0}", f"P@1 {a0}", "change", f"MEXA {b0}", f"MEXA {a0}", "change",
+    lines += table(["layer", f"P@1 {b0}", f"P@1 {a0}", "change", f"MEXA {b0}", f"MEXA {a0}", "change",
                      f"lang-ID {b0}", f"lang-ID {a0}", "change"], body)
 
     lines += _compare_geometry_markdown(c, base, labels)
     lines += ["", "## P@1 change per layer and language (points)", ""]
     body = [[d["layer"], *(pts(d["languages"][lang]["p_at_1"]) for lang in langs), pts(d["mean"]["p_at_1"])]
             for d in c["delta"]]
-    lines += _table(["layer", *(short(lang) for lang in langs), "mean"], body)
+    lines += table(["layer", *(short(lang) for lang in langs), "mean"], body)
     lines += ["", "Plots: `compare_heatmap.png`, `compare_curves.png`, `compare_projection.png`"
               + (", `compare_geometries.png`" if c.get("geometries") else "") + ".", ""]
     return "\n".join(lines)
@@ -351,7 +344,7 @@ def _compare_geometry_markdown(c: dict, base: dict, labels) -> list[str]:
     lines = ["", f"## P@1 change per geometry, {labels[1]} - {labels[0]} (points, paired 95% interval)", "",
              f"{MARKER_NOTE}. Geometries: see `analysis.md` of each side; `raw` is the papers' cosine.", ""]
     body = [[d["layer"], *(_iv(d["geometries"][g]["p_at_1_interval"]["average"]) for g in geoms)] for d in c["delta"]]
-    lines += _table(["layer (mean over languages)", *geoms], body)
+    lines += table(["layer (mean over languages)", *geoms], body)
     sel = base.get("selection_geometry", "raw")
     k = (base.get("best_layers") or {}).get(sel, base["best_layer"])
     row = next((d for d in c["delta"] if d["layer"] == k), None)
@@ -359,5 +352,5 @@ def _compare_geometry_markdown(c: dict, base: dict, labels) -> list[str]:
         lines += ["", f"### Per language at layer {k} ({labels[0]}'s best, {sel} geometry)", ""]
         body = [[lang, *(_iv(row["geometries"][g]["p_at_1_interval"]["groups"][lang]) for g in geoms)] for lang in c["languages"]]
         body.append(["**mean**", *(_iv(row["geometries"][g]["p_at_1_interval"]["average"]) for g in geoms)])
-        lines += _table(["language", *geoms], body)
+        lines += table(["language", *geoms], body)
     return lines
