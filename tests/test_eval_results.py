@@ -127,3 +127,18 @@ def test_compare_deltas(tmp_path):
     assert "| **avg** | 55.0 | 65.0 | +10.0 |" in text
     with pytest.raises(CrossalignError, match="not found"):
         load_results(tmp_path / "missing.json")
+
+
+def test_one_metric_registry_formats_every_table():
+    """Shares in points with one digit, chrF++ as is, bits per byte with four digits, the length ratio with two;
+    the summary is ordered as the registry lists the metrics."""
+    from crossalign.evaluation import compare
+    from crossalign.evaluation.metrics import METRICS, metric
+    from crossalign.evaluation.results import _fmt
+
+    assert metric("off_target").show(0.1234) == "12.3" and metric("off_target").better == "lower"
+    assert metric("chrf").show(23.456) == "23.5" and metric("bits_per_byte").show(1.20741) == "1.2074"
+    assert metric("length_ratio").show_change(-0.318) == "-0.32" and metric("acc").units == "points (x100)"
+    assert metric("something_new").show(0.5) == "50.0"  # an unlisted metric is a share
+    assert _fmt("chrf", 23.456) == "23.5" and compare._digits("bits_per_byte") == 4 and compare._scale("line_pass") == 100.0
+    assert list(METRICS)[:3] == ["acc", "acc_norm", "acc_bytes"]

@@ -238,11 +238,12 @@ def result_kind(path: Path) -> str | None:
 def _compare_markdown(data: dict) -> list[str]:
     """The deltas of `crossalign compare --json` with the paired intervals stored in it."""
     from crossalign.bootstrap import Interval
+    from crossalign.evaluation.metrics import metric as metric_info
 
     lines = [f"A = `{data['a'].get('model')}` ({data['a'].get('path')}), B = `{data['b'].get('model')}` "
              f"({data['b'].get('path')}); {data.get('marker', '')}", ""]
     for blk in data["blocks"]:
-        digits = 4 if blk["metric"] == "bits_per_byte" else 2 if blk["metric"] == "length_ratio" else 1
+        digits = metric_info(blk["metric"]).digits
 
         def cell(d: dict) -> str:
             iv = d.get("interval")

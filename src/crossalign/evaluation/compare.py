@@ -37,6 +37,7 @@ from crossalign.bootstrap import CONFIDENCE, MARKER_NOTE, RESAMPLES, SEED, Inter
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.fidelity import FRACTIONS, LENGTH_RATIO
 from crossalign.evaluation.icl import PREDICTIONS
+from crossalign.evaluation.metrics import metric as metric_info
 from crossalign.evaluation.results import load_results, sibling_paths, summarize
 from crossalign.io import check_creatable, write_atomic
 
@@ -61,12 +62,12 @@ def add_arguments(p) -> None:
     p.add_argument("--markdown", default=None, metavar="PATH", help="also write the Markdown tables to a file")
 
 
-def _scale(metric: str) -> float:
-    return 100.0 if metric in ACCURACY or metric in FRACTIONS or metric == LINE_PASS else 1.0
+def _scale(name: str) -> float:
+    return metric_info(name).scale
 
 
-def _digits(metric: str) -> int:
-    return 4 if metric == BPB else 2 if metric == LENGTH_RATIO else 1
+def _digits(name: str) -> int:
+    return metric_info(name).digits
 
 
 # ----------------------------------------------------------------------------------------- per-item records
@@ -384,7 +385,7 @@ def to_json(blocks: list[dict], a: Run, b: Run, resamples: int = RESAMPLES, seed
         iv = blk.get("intervals")
         out.append({
             **{k: blk[k] for k in ("task", "split", "protocol", "shots", "metric")},
-            "units": "points (x100)" if _scale(blk["metric"]) == 100.0 else blk["metric"],
+            "units": metric_info(blk["metric"]).units,
             "langs": {lang: {"a": x, "b": y, "delta": d, "interval": iv.groups[lang].to_dict() if iv else None}
                       for lang, x, y, d in blk["rows"]},
             "average": {"a": blk["avg"][0], "b": blk["avg"][1], "delta": blk["avg"][2],

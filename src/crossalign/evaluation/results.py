@@ -19,11 +19,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
+from crossalign.evaluation.metrics import METRICS, metric as metric_info
 from crossalign.io import check_creatable, write_atomic
 
 FORMAT_VERSION = 1
-METRIC_ORDER = ("acc", "acc_norm", "acc_bytes", "bleu", "chrf", "off_target", "in_source", "empty", "length_ratio",
-                "line_pass", "bits_per_byte")
 
 
 def software_versions() -> dict:
@@ -186,7 +185,7 @@ def summarize(cells: dict) -> list[dict]:
                 order.append(block)
             groups[block][rec["lang"]].append((value, rec["n"]))
     out = []
-    rank = {m: i for i, m in enumerate(METRIC_ORDER)}
+    rank = {m: i for i, m in enumerate(METRICS)}
     for block in sorted(order, key=lambda b: (b[0], b[1], b[2], b[3], rank.get(b[4], 99), b[4])):
         task, split, protocol, shots, metric = block
         langs = {}
@@ -199,12 +198,8 @@ def summarize(cells: dict) -> list[dict]:
     return out
 
 
-def _fmt(metric: str, value: float) -> str:
-    if metric == "bits_per_byte":
-        return f"{value:.4f}"
-    if metric == "length_ratio":
-        return f"{value:.2f}"
-    return f"{value:.2f}" if metric in ("bleu", "chrf") else f"{100 * value:.1f}"
+def _fmt(name: str, value: float) -> str:
+    return metric_info(name).show(value)
 
 
 def markdown(data: dict) -> str:
