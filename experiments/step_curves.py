@@ -49,13 +49,10 @@ from crossalign import languages
 from crossalign.analysis.run import analysis_config, run_analysis
 from crossalign.analysis.report import load_result
 from crossalign.cli import command_line
-from crossalign.config import load_config
 from crossalign.evaluation.evaluator import EvalOptions, evaluate
 from crossalign.evaluation.results import load_results, software_versions
-from crossalign.recipes import recipe_path
 from crossalign.run_dir import RunDir
-from crossalign.training.config import TrainConfig
-from crossalign.training.run import run_training
+from crossalign.training.run import train_recipe
 
 LANGS = "deu,zho,hin,tur,swh,est"
 RESERVED = ("output_dir", "seed", "model.name", "training.max_steps", "training.save_steps", "training.save_total_limit",
@@ -63,10 +60,7 @@ RESERVED = ("output_dir", "seed", "model.name", "training.max_steps", "training.
 SHOWN = ("raw", "global", "per-language")  # `global` is what the `standardized` similarity trains (docs/ANALYSIS.md)
 
 
-def run_recipe(recipe: str, overrides: list[str], resume: bool) -> None:
-    """`crossalign train RECIPE OVERRIDES... [--resume]`."""
-    print(f"$ crossalign train {recipe} {' '.join(overrides)}{' --resume' if resume else ''}", file=sys.stderr, flush=True)
-    run_training(load_config(TrainConfig, recipe_path(recipe), overrides), resume=resume)
+run_recipe = train_recipe  # a name the tests replace to record what would be trained
 
 
 def run_once(argv: list[str], stamp: Path, run, read):

@@ -74,12 +74,9 @@ def _bf16() -> bool:
 
 def _train(recipe: str, overrides: list[str]):
     """`crossalign train RECIPE OVERRIDES...`: its TrainResult (model folder, metrics)."""
-    from crossalign.config import load_config
-    from crossalign.recipes import recipe_path
-    from crossalign.training.config import TrainConfig
-    from crossalign.training.run import run_training
+    from crossalign.training.run import train_recipe
 
-    return run_training(load_config(TrainConfig, recipe_path(recipe), overrides))
+    return train_recipe(recipe, overrides)
 
 
 def _analyse(options: dict, meta: dict):

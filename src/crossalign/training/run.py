@@ -352,6 +352,17 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     return TrainResult(final, lm, metrics)
 
 
+def train_recipe(recipe: str, overrides=(), *, overwrite: bool = False, resume: bool = False) -> TrainResult:
+    """`crossalign train RECIPE KEY=VALUE... [--overwrite] [--resume]` from Python: RECIPE a shipped recipe's name or
+    a YAML path (the demo and the experiments train through this)."""
+    from crossalign.config import load_config
+    from crossalign.recipes import recipe_path
+
+    flags = (" --overwrite" if overwrite else "") + (" --resume" if resume else "")
+    log.info("$ crossalign train %s %s%s", recipe, " ".join(overrides), flags)
+    return run_training(load_config(TrainConfig, recipe_path(recipe), list(overrides)), overwrite=overwrite, resume=resume)
+
+
 def run_training(cfg: TrainConfig, overwrite: bool = False, resume: bool = False) -> TrainResult:
     """Train every stage of `cfg`; returns the last stage's result (its model folder, the LM in memory).
 
