@@ -136,6 +136,7 @@ def test_results_in_the_run_folder_reach_the_card_with_their_intervals(tmp_path)
     text = build_card(run, "model").text
     assert "| acc | 55.0 | 55.0 |" in text  # the eval summary, in percent
     assert "| swh | 50.0 | 55.0 | +5.0 [+1.0, +9.0]* |" in text  # the paired interval of the comparison
+    assert "#### xcopa · cross · 0-shot · test · acc" in text  # rendered by `crossalign compare`'s own renderer
     assert "#### Alignment analysis: x" in text and "P@1 at layer 11: 42.0" in text
     assert "None yet" not in text and "notes.json" not in text
 

@@ -236,28 +236,14 @@ def result_kind(path: Path) -> str | None:
 
 
 def _compare_markdown(data: dict) -> list[str]:
-    """The deltas of `crossalign compare --json` with the paired intervals stored in it."""
-    from crossalign.bootstrap import Interval
-    from crossalign.evaluation.metrics import metric as metric_info
+    """The deltas of `crossalign compare --json` with the paired intervals stored in it, rendered as
+    `crossalign compare` renders them."""
+    from crossalign.bootstrap import RESAMPLES, SEED
+    from crossalign.evaluation.compare import from_json, render
 
-    lines = [f"A = `{data['a'].get('model')}` ({data['a'].get('path')}), B = `{data['b'].get('model')}` "
-             f"({data['b'].get('path')}); {data.get('marker', '')}", ""]
-    for blk in data["blocks"]:
-        digits = metric_info(blk["metric"]).digits
-
-        def cell(d: dict) -> str:
-            iv = d.get("interval")
-            return Interval.from_dict(iv).format(digits) if iv else f"{d['delta']:+.{digits}f}"
-
-        rows = [[lang, f"{d['a']:.{digits}f}", f"{d['b']:.{digits}f}", cell(d)] for lang, d in blk["langs"].items()]
-        avg = blk["average"]
-        rows.append(["**avg**", f"{avg['a']:.{digits}f}", f"{avg['b']:.{digits}f}", cell(avg)])
-        lines += [_h(f"{blk['task']} · {blk['protocol']} · {blk['shots']}-shot · {blk['split']} · {blk['metric']} "
-                     f"({blk['units']})", 4), ""]
-        lines += table(["lang", "A", "B", "B - A [95% CI]"], rows) + [""]
-        if blk.get("note"):
-            lines += [f"Note: {blk['note']}.", ""]
-    return lines
+    a, b = (f"`{data[side].get('model')}` ({data[side].get('path')})" for side in ("a", "b"))
+    text = render(from_json(data), a, b, data.get("resamples", RESAMPLES), data.get("seed", SEED))
+    return [_demote(text, 2), ""]
 
 
 def _results_section(paths: Sequence[Path]) -> list[str]:

@@ -397,6 +397,21 @@ def to_json(blocks: list[dict], a: Run, b: Run, resamples: int = RESAMPLES, seed
             "marker": MARKER_NOTE, "blocks": out}
 
 
+def from_json(data: dict) -> list[dict]:
+    """The blocks of a `to_json` file as `compare` returns them (intervals read back), so that a stored comparison
+    renders through `render` like a fresh one (the model card does)."""
+    blocks = []
+    for blk in data["blocks"]:
+        rows = [(lang, d["a"], d["b"], d["delta"]) for lang, d in blk["langs"].items()]
+        avg = blk["average"]
+        stored = [d.get("interval") for d in blk["langs"].values()] + [avg.get("interval")]
+        intervals = PairedResult({lang: Interval.from_dict(d["interval"]) for lang, d in blk["langs"].items()},
+                                 Interval.from_dict(avg["interval"])) if all(stored) else None
+        blocks.append({**{k: blk[k] for k in ("task", "split", "protocol", "shots", "metric")}, "rows": rows,
+                       "avg": (avg["a"], avg["b"], avg["delta"]), "intervals": intervals, "note": blk.get("note")})
+    return blocks
+
+
 def run(args) -> int:
     if args.resamples < 1:
         raise CrossalignError(f"--resamples must be at least 1 (1000 or more for a 95% interval), got {args.resamples}")
