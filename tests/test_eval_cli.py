@@ -63,7 +63,8 @@ def test_options_from_python_are_the_command_line_options():
     args = parser.parse_args(["--model", "m", "--tasks", "xcopa", "--langs", "et,sw", "--shots", "0,5", "--limit", "40",
                               "--bf16", "--output", "o.json"])
     typed = EvalOptions(model="m", tasks=["xcopa"], langs=["et", "sw"], shots=[0, 5], limit=40, bf16=True, output=Path("o.json"))
-    assert dataclasses.asdict(typed) == vars(args) and list(dataclasses.asdict(typed)) == list(vars(args))
+    assert EvalOptions(**vars(args)) == typed and set(dataclasses.asdict(typed)) == set(vars(args))
+    assert typed.shots == [0, 5] and typed.protocol == ["cross"] and typed.directions == ["en-xx", "xx-en"]  # lists, typed
 
 
 def test_flores_translation_cell(tiny_gemma_dir, shared_data, tmp_path, monkeypatch):

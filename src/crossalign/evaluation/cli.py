@@ -17,7 +17,16 @@ from crossalign.evaluation.evaluator import EvalOptions, evaluate
 from crossalign.evaluation.tasks import TASKS
 from crossalign.evaluation.translation import TEMPLATES
 
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EvalOptions)}
+def defaults(options_class) -> dict:
+    """An options dataclass's defaults as the command line spells them (lists comma-separated)."""
+    out = {}
+    for f in dataclasses.fields(options_class):
+        value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        out[f.name] = ",".join(map(str, value)) if isinstance(value, list) else value
+    return out
+
+
+_DEFAULTS = defaults(EvalOptions)
 
 
 def add_item_arguments(p, d: dict, tasks_help: str) -> None:

@@ -1,7 +1,7 @@
 """`evaluate(EvalOptions) -> EvalRun`: every task through one loop over cells (what `crossalign eval` runs).
 
     from crossalign.evaluation.evaluator import EvalOptions, evaluate
-    run = evaluate(EvalOptions(model="gemma-3-270m", tasks="xcopa", langs=["sw", "et"], limit=100,
+    run = evaluate(EvalOptions(model="gemma-3-270m", tasks=["xcopa"], langs=["sw", "et"], limit=100,
                                output="results/base.json"))
     run.summary  # the blocks of results.json: per language mean/std over seeds, average over languages
 
@@ -52,71 +52,91 @@ def get_eval_task(name: str) -> EvalTask:
         raise CrossalignError(f"unknown task {name!r}; tasks: {', '.join(EVAL_TASKS)}") from None
 
 
-@dataclasses.dataclass
-class EvalOptions:
-    """What `crossalign eval` is asked: its options, in its order and spelling (comma-separated lists; a
-    Python list is accepted and joined). The results file records them as the run's config."""
+def _listed(value, what: str) -> list[str]:
+    """A list option from Python: a list (or tuple) of values; a comma-separated string is split too, for the
+    command line's spelling (`crossalign eval --shots 0,5`)."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(x).strip() for x in items if str(x).strip()]
 
-    model: str
-    tasks: str = "xcopa,xstorycloze"
-    langs: str | None = None
-    shots: str = "0"
-    protocol: str = "cross"
-    seeds: str = "0"
+
+def _ints(value, what: str) -> list[int]:
+    try:
+        values = [int(x) for x in _listed(value, what)]
+    except ValueError:
+        raise CrossalignError(f"--{what} must be comma-separated integers, got {value!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise CrossalignError(f"--{what} must list non-negative integers, got {value!r}")
+    return values
+
+
+@dataclasses.dataclass(kw_only=True)
+class ItemSelection:
+    """Which items are scored: the options `crossalign eval` and `crossalign export-lm-eval` share (the same checks
+    for both). Lists are lists; the command line's comma-separated spellings are split when given."""
+
+    tasks: list[str] = dataclasses.field(default_factory=lambda: ["xcopa", "xstorycloze"])
+    langs: list[str] | None = None
+    """None: every language of each task."""
+    shots: list[int] = dataclasses.field(default_factory=lambda: [0])
+    protocol: list[str] = dataclasses.field(default_factory=lambda: ["cross"])
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [0])
     limit: int | None = None
     split: str | None = None
     data_dir: str | None = None
     hub: bool = False
+
+    def __post_init__(self):
+        self.tasks = _listed(self.tasks, "tasks")
+        self.langs = _listed(self.langs, "langs") or None
+        self.shots, self.seeds = _ints(self.shots, "shots"), _ints(self.seeds, "seeds")
+        self.protocol = _listed(self.protocol, "protocol")
+        for p in self.protocol:
+            if p not in PROTOCOLS:
+                raise CrossalignError(f"unknown protocol {p!r}; use {', '.join(PROTOCOLS)}")
+        if self.limit is not None and self.limit < 1:
+            raise CrossalignError(f"--limit must be a positive number of items, got {self.limit}")
+        if isinstance(self.data_dir, Path):
+            self.data_dir = str(self.data_dir)
+
+    def selection(self) -> Selection:
+        """What every task plans its cells from."""
+        return Selection(langs=self.langs, shots=self.shots, seeds=self.seeds, protocols=self.protocol, split=self.split,
+                         limit=self.limit)
+
+
+@dataclasses.dataclass(kw_only=True)
+class EvalOptions(ItemSelection):
+    """What `crossalign eval` is asked: the items (`ItemSelection`), the model and how to run it. The results file
+    records them as the run's config."""
+
+    model: str
     output: str = "eval_results.json"
     overwrite: bool = False
     bf16: bool = False
     batch_size: int = 16
     generation_batch_size: int = 128
     no_shared_context: bool = False
-    directions: str = "en-xx,xx-en"
+    directions: list[str] = dataclasses.field(default_factory=lambda: ["en-xx", "xx-en"])
     translation_template: str = "pair"
     max_new_tokens: int = 256
     apply_chat_template: bool = False
 
     def __post_init__(self):
-        for f in ("tasks", "langs", "shots", "protocol", "seeds", "directions"):
-            value = getattr(self, f)
-            if isinstance(value, (list, tuple)):
-                setattr(self, f, ",".join(map(str, value)))
-        for f in ("model", "data_dir", "output"):
+        super().__post_init__()
+        self.directions = _listed(self.directions, "directions")
+        for f in ("model", "output"):
             if isinstance(getattr(self, f), Path):
                 setattr(self, f, str(getattr(self, f)))
-
-    def selection(self) -> Selection:
-        """The options every task plans from, checked (bad input fails here, in one line)."""
-        shots, seeds = _ints(self.shots, "shots"), _ints(self.seeds, "seeds")
-        protocols = _names(self.protocol)
-        for p in protocols:
-            if p not in PROTOCOLS:
-                raise CrossalignError(f"unknown protocol {p!r}; use {', '.join(PROTOCOLS)}")
-        if self.limit is not None and self.limit < 1:
-            raise CrossalignError(f"--limit must be a positive number of items, got {self.limit}")
         for flag, value in (("--batch-size", self.batch_size), ("--generation-batch-size", self.generation_batch_size),
                             ("--max-new-tokens", self.max_new_tokens)):
             if value < 1:
                 raise CrossalignError(f"{flag} must be a positive number, got {value}")
-        return Selection(langs=_names(self.langs) if self.langs else None, shots=shots, seeds=seeds, protocols=protocols,
-                         split=self.split, limit=self.limit, directions=_names(self.directions),
-                         template=self.translation_template, chat=self.apply_chat_template)
 
-
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        values = [int(x) for x in str(text).split(",") if x.strip()]
-    except ValueError:
-        raise CrossalignError(f"--{what} must be comma-separated integers, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise CrossalignError(f"--{what} must list non-negative integers, got {text!r}")
-    return values
-
-
-def _names(text: str) -> list[str]:
-    return [x.strip() for x in str(text).split(",") if x.strip()]
+    def selection(self) -> Selection:
+        return dataclasses.replace(super().selection(), directions=self.directions, template=self.translation_template,
+                                   chat=self.apply_chat_template)
 
 
 @dataclasses.dataclass
@@ -137,7 +157,7 @@ class EvalRun:
 def plan(options: EvalOptions, root: Path | None) -> list[Cell]:
     """Every cell the options ask for, validated before the model loads (bad input fails in a second)."""
     selection = options.selection()
-    return [cell for name in _names(options.tasks) or ["xcopa"] for cell in get_eval_task(name).cells(selection, root)]
+    return [cell for name in options.tasks or ["xcopa"] for cell in get_eval_task(name).cells(selection, root)]
 
 
 def weights_identity(model: str) -> str:

@@ -36,8 +36,8 @@ import json
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.cli import add_item_arguments
-from crossalign.evaluation.evaluator import EvalOptions, get_eval_task, plan
+from crossalign.evaluation.cli import add_item_arguments, defaults
+from crossalign.evaluation.evaluator import ItemSelection, get_eval_task, plan
 from crossalign.evaluation.icl import MultipleChoice
 from crossalign.evaluation.eval_task import Cell
 from crossalign.io import atomic_folder, check_creatable
@@ -62,26 +62,13 @@ def load(data_file, **_):
 '''
 
 
-@dataclasses.dataclass
-class ExportOptions:
-    """What `crossalign export-lm-eval` is asked: the item selection of `crossalign eval` (same options, same
-    checks) and the folder to write."""
+@dataclasses.dataclass(kw_only=True)
+class ExportOptions(ItemSelection):
+    """What `crossalign export-lm-eval` is asked: the item selection of `crossalign eval` (the same options and
+    checks, `ItemSelection`) and the folder to write."""
 
     output: str
-    tasks: str = "xcopa,xstorycloze"
-    langs: str | None = None
-    shots: str = "0"
-    protocol: str = "cross"
-    seeds: str = "0"
-    limit: int | None = None
-    split: str | None = None
-    data_dir: str | None = None
-    hub: bool = False
     overwrite: bool = False
-
-    def eval_options(self) -> EvalOptions:
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("output", "overwrite")}
-        return EvalOptions(model="", **fields)  # no model: only its item selection is used
 
 
 @dataclasses.dataclass
@@ -94,7 +81,7 @@ class ExportRun:
 
 
 def add_arguments(p) -> None:
-    d = {f.name: f.default for f in dataclasses.fields(ExportOptions)}
+    d = defaults(ExportOptions)
     p.add_argument("--output", required=True, help="folder to write (pass it to lm_eval --include_path)")
     add_item_arguments(p, d, tasks_help="comma-separated multiple-choice tasks")  # the same selection as `crossalign eval`
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output")
@@ -192,13 +179,13 @@ def export_lm_eval(options: ExportOptions) -> ExportRun:
     """Write the lm-eval tasks of every multiple-choice cell `options` selects into `options.output`."""
     from crossalign.data.paths import resolve_data_dir
 
-    for name in [x.strip() for x in options.tasks.split(",") if x.strip()]:
+    for name in options.tasks:
         if not isinstance(get_eval_task(name), MultipleChoice):
             raise CrossalignError(f"export-lm-eval exports multiple-choice tasks only; {name!r} is not one "
                                   f"(use crossalign eval for it)")
     out = check_output(Path(options.output), options.overwrite)
     root = None if options.hub else resolve_data_dir(options.data_dir)  # the local data folder, None: the Hub
-    cells = plan(options.eval_options(), root)
+    cells = plan(options, root)
     tasks: dict[str, int] = {}
     groups: dict[str, list[str]] = {}
     group_task: dict[str, MultipleChoice] = {}
