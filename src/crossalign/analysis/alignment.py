@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -124,54 +125,29 @@ def _pivot_texts(pairs: Pairs) -> list[str]:
     return sides[0] if all(p == sides[0] for p in sides) else list(dict.fromkeys(t for p in sides for t in p))
 
 
-def analyze_pairs(
-    model,
-    tokenizer,
-    pairs: Pairs,
-    pivot: str = "eng_Latn",
-    layers="all",
-    pooling: str = "mean",
-    batch_size: int = 32,
-    bf16: bool = False,
-    max_length: int | None = 512,
-    projection_layers: list[int] | None = None,
-    projection: bool = True,
-    cache=None,
-    progress: bool = False,
-    stats: Pairs | None = None,
-    geometries=None,
-    select_geometry: str = "raw",
-) -> dict:
-    """Every figure for {lang: (sentences, pivot translations)}; see `analyze` for the result layout.
+@dataclass
+class Embedded:
+    """Every distinct sentence of an analysis embedded once per layer: `vecs[k][row]`, `unique[text] = row`."""
 
-    `stats`: parallel data *disjoint from `pairs`* whose sentences give each language's and the global
-    mean/std (see `geometry.py`); without it only the `raw` geometry is measured. `geometries`: which
-    ones (default: all that the statistics allow); `select_geometry`: the one `best_layer` is chosen by.
-    `cache`: an `EmbeddingCache`; cells it holds are read instead of embedded, new ones are written to it."""
-    if not pairs:
-        raise CrossalignError("no languages to analyse")
-    pivot = languages.normalize(pivot)
-    ks = parse_layers(layers, model)
-    n_layers = num_layers(model)
-    geoms = parse_geometries(geometries) if geometries is not None else (list(GEOMETRIES) if stats else ["raw"])
-    if "raw" not in geoms:
-        geoms = ["raw", *geoms]  # always measured: the papers' figure and the old keys
-    if stats is None and geoms != ["raw"]:
-        raise CrossalignError(f"geometries {', '.join(g for g in geoms if g != 'raw')} need statistics sentences; "
-                              "give --stats (e.g. auto) or --geometry raw")
-    select_geometry = parse_geometries(select_geometry)[0]
-    if select_geometry not in geoms:
-        raise CrossalignError(f"the layer is chosen by the {select_geometry} geometry, which is not measured; add it to --geometry")
+    vecs: dict[int, torch.Tensor]
+    unique: dict[str, int]
+    seconds: float
+    embedded: int
+    """Sentences embedded by this call (the rest came from the cache)."""
+    reused: int
 
-    pivot_texts = _pivot_texts(pairs)
-    # Embed cell by cell (the pivot side, then each language, then the statistics sentences) so a re-run
-    # with `cache` reuses finished cells; each distinct string gets one row (a string in two cells has
-    # the same vector in both).
-    groups = [(pivot, list(dict.fromkeys(pivot_texts)))] + [(lang, list(dict.fromkeys(x))) for lang, (x, _) in pairs.items()]
-    stats_texts: dict[str, list[str]] = {}
-    if stats:
-        stats_texts = {pivot: _pivot_texts(stats), **{lang: list(x) for lang, (x, _) in stats.items() if lang in pairs}}
-        groups += [(f"stats-{lang}", list(dict.fromkeys(t))) for lang, t in stats_texts.items()]
+    def rows(self, sents) -> torch.Tensor:
+        return torch.tensor([self.unique[t] for t in sents])
+
+
+def embed_pairs(model, tokenizer, pairs: Pairs, pivot: str, ks: list[int], stats_texts: dict[str, list[str]],
+                pooling: str = "mean", batch_size: int = 32, bf16: bool = False, max_length: int | None = 512,
+                cache=None, progress: bool = False) -> Embedded:
+    """Embed cell by cell (the pivot side, then each language, then the statistics sentences) so a re-run with
+    `cache` reuses finished cells; each distinct string gets one row (a string in two cells has the same vector in
+    both)."""
+    groups = [(pivot, list(dict.fromkeys(_pivot_texts(pairs))))] + [(lang, list(dict.fromkeys(x))) for lang, (x, _) in pairs.items()]
+    groups += [(f"stats-{lang}", list(dict.fromkeys(t))) for lang, t in stats_texts.items()]
     unique: dict[str, int] = {}
     for _, texts in groups:
         for t in texts:
@@ -190,37 +166,106 @@ def analyze_pairs(
             if k not in vecs:
                 vecs[k] = torch.empty(len(unique), got[k].shape[-1])
             vecs[k][torch.tensor([unique[t] for t in texts])] = got[k]
-    seconds = time.perf_counter() - t0
+    return Embedded(vecs, unique, time.perf_counter() - t0, embedded, cache.hits if cache is not None else 0)
 
-    def rows(sents):
-        return torch.tensor([unique[t] for t in sents])
 
-    by_lang = {pivot: rows(pivot_texts), **{lang: rows(x) for lang, (x, _) in pairs.items()}}
-
-    t1 = time.perf_counter()
+def score_layers(emb: Embedded, pairs: Pairs, pivot: str, ks: list[int], geoms: list[str],
+                 stats_texts: dict[str, list[str]]) -> tuple[list[dict], dict]:
+    """Per layer: retrieval and MEXA per language in every geometry, language-ID accuracy, rogue dimensions and
+    (with the standardized geometries) the gap decomposition; and the per-sentence hits (for paired intervals)."""
+    by_lang = {pivot: emb.rows(_pivot_texts(pairs)), **{lang: emb.rows(x) for lang, (x, _) in pairs.items()}}
     per_layer, items = [], {g: {} for g in geoms}
     for k in ks:
-        layer_stats = LayerStats({lang: vecs[k][rows(t)] for lang, t in stats_texts.items()}) if stats else None
+        vecs = emb.vecs[k]
+        layer_stats = LayerStats({lang: vecs[emb.rows(t)] for lang, t in stats_texts.items()}) if stats_texts else None
         by_geom = {}
         for g in geoms:
             hits: list[str] = []
             langs_out = {}
             for lang, (x, p) in pairs.items():
-                xv, pv = vecs[k][rows(x)], vecs[k][rows(p)]
+                xv, pv = vecs[emb.rows(x)], vecs[emb.rows(p)]
                 if g != "raw":
                     xv, pv = layer_stats.apply(xv, lang, g), layer_stats.apply(pv, pivot, g)
                 langs_out[lang] = metrics.pair_metrics(xv, pv, hits)
             by_geom[g] = {"languages": langs_out, "mean": {m: float(np.mean([v[m] for v in langs_out.values()])) for m in METRICS}}
             items[g][str(k)] = dict(zip(pairs, hits))
-        lid = metrics.language_id_accuracy({lang: vecs[k][r] for lang, r in by_lang.items()})
+        lid = metrics.language_id_accuracy({lang: vecs[r] for lang, r in by_lang.items()})
         raw = by_geom["raw"]
         row = {"layer": k, "languages": raw["languages"], "mean": raw["mean"], "language_id_accuracy": lid,
                "geometries": by_geom,
-               "rogue_dimensions": dimension_shares(torch.cat([vecs[k][r] for r in by_lang.values()]))}
+               "rogue_dimensions": dimension_shares(torch.cat([vecs[r] for r in by_lang.values()]))}
         if "global" in by_geom and "per-language" in by_geom:
             row["gap_decomposition"] = gap_decomposition(
                 *(by_geom[g]["mean"][CRITERION] for g in ("raw", "global", "per-language")))
         per_layer.append(row)
+    return per_layer, items
+
+
+def project(emb: Embedded, pairs: Pairs, pivot: str, proj_ks: list[int]) -> dict | None:
+    """2-D PCA points per language at `proj_ks` (unit vectors: the picture shows the cosine geometry the metrics
+    measure)."""
+    if not proj_ks:
+        return None
+    by_lang = {pivot: emb.rows(_pivot_texts(pairs)), **{lang: emb.rows(x) for lang, (x, _) in pairs.items()}}
+    proj = {"layers": proj_ks, "explained_variance": {}, "points": {}}
+    for k in proj_ks:
+        order = list(by_lang)
+        stacked = torch.nn.functional.normalize(torch.cat([emb.vecs[k][by_lang[lang]] for lang in order]), dim=-1)
+        pts, ratio = pca_2d(stacked.numpy().astype(np.float64))
+        proj["explained_variance"][str(k)] = [round(r, 4) for r in ratio]
+        pts_by_lang, start = {}, 0
+        for lang in order:
+            m = len(by_lang[lang])
+            pts_by_lang[lang] = np.round(pts[start : start + m], 4).tolist()
+            start += m
+        proj["points"][str(k)] = pts_by_lang
+    return proj
+
+
+def analyze_pairs(
+    model,
+    tokenizer,
+    pairs: Pairs,
+    pivot: str = "eng_Latn",
+    layers="all",
+    pooling: str = "mean",
+    batch_size: int = 32,
+    bf16: bool = False,
+    max_length: int | None = 512,
+    projection_layers: list[int] | None = None,
+    projection: bool = True,
+    cache=None,
+    progress: bool = False,
+    stats: Pairs | None = None,
+    geometries=None,
+    select_geometry: str = "raw",
+) -> dict:
+    """Every figure for {lang: (sentences, pivot translations)}: embed (`embed_pairs`), score (`score_layers`),
+    project (`project`), summarise (the dict below; see `analyze` for its layout).
+
+    `stats`: parallel data *disjoint from `pairs`* whose sentences give each language's and the global
+    mean/std (see `geometry.py`); without it only the `raw` geometry is measured. `geometries`: which
+    ones (default: all that the statistics allow); `select_geometry`: the one `best_layer` is chosen by.
+    `cache`: an `EmbeddingCache`; cells it holds are read instead of embedded, new ones are written to it."""
+    if not pairs:
+        raise CrossalignError("no languages to analyse")
+    pivot = languages.normalize(pivot)
+    ks = parse_layers(layers, model)
+    geoms = parse_geometries(geometries) if geometries is not None else (list(GEOMETRIES) if stats else ["raw"])
+    if "raw" not in geoms:
+        geoms = ["raw", *geoms]  # always measured: the papers' figure and the old keys
+    if stats is None and geoms != ["raw"]:
+        raise CrossalignError(f"geometries {', '.join(g for g in geoms if g != 'raw')} need statistics sentences; "
+                              "give --stats (e.g. auto) or --geometry raw")
+    select_geometry = parse_geometries(select_geometry)[0]
+    if select_geometry not in geoms:
+        raise CrossalignError(f"the layer is chosen by the {select_geometry} geometry, which is not measured; add it to --geometry")
+    stats_texts = ({pivot: _pivot_texts(stats), **{lang: list(x) for lang, (x, _) in stats.items() if lang in pairs}}
+                   if stats else {})
+
+    emb = embed_pairs(model, tokenizer, pairs, pivot, ks, stats_texts, pooling, batch_size, bf16, max_length, cache, progress)
+    t1 = time.perf_counter()
+    per_layer, items = score_layers(emb, pairs, pivot, ks, geoms, stats_texts)
     best_by = {g: metrics.best_layer({r["layer"]: r["geometries"][g]["mean"][CRITERION] for r in per_layer}) for g in geoms}
     best = best_by[select_geometry]
     metric_seconds = time.perf_counter() - t1
@@ -229,24 +274,10 @@ def analyze_pairs(
         proj_ks = []
     elif projection_layers:
         proj_ks = sorted({check_layer(model, k) for k in projection_layers})
-        if any(k not in vecs for k in proj_ks):
+        if any(k not in emb.vecs for k in proj_ks):
             raise CrossalignError(f"projection layers {proj_ks} must be among the analysed layers {ks}")
     else:
         proj_ks = _projection_layers(ks, best)
-    proj = {"layers": proj_ks, "explained_variance": {}, "points": {}}
-    for k in proj_ks:
-        order = list(by_lang)
-        # unit vectors: the picture shows the cosine geometry the metrics measure
-        stacked = torch.nn.functional.normalize(torch.cat([vecs[k][by_lang[lang]] for lang in order]), dim=-1)
-        stacked = stacked.numpy().astype(np.float64)
-        pts, ratio = pca_2d(stacked)
-        proj["explained_variance"][str(k)] = [round(r, 4) for r in ratio]
-        pts_by_lang, start = {}, 0
-        for lang in order:
-            m = len(by_lang[lang])
-            pts_by_lang[lang] = np.round(pts[start : start + m], 4).tolist()
-            start += m
-        proj["points"][str(k)] = pts_by_lang
 
     digest = hashlib.sha256()
     for lang, (x, p) in pairs.items():
@@ -260,7 +291,7 @@ def analyze_pairs(
         "pooling": pooling,
         "bf16": bool(bf16),
         "batch_size": batch_size,
-        "num_layers": n_layers,
+        "num_layers": num_layers(model),
         "layers": ks,
         "geometries": geoms,
         "statistics": ({"sentences": {lang: len(t) for lang, t in stats_texts.items()},
@@ -272,10 +303,10 @@ def analyze_pairs(
         "mexa_over_layers": _mexa_over_layers(per_layer, list(pairs), ks),
         "per_layer": per_layer,
         "items": items,
-        "projection": proj if proj_ks else None,
-        "timing": {"embed_seconds": round(seconds, 2), "metrics_seconds": round(metric_seconds, 2),
-                   "distinct_sentences": len(unique), "embedded_sentences": embedded,
-                   "reused_cells": cache.hits if cache is not None else 0},
+        "projection": project(emb, pairs, pivot, proj_ks),
+        "timing": {"embed_seconds": round(emb.seconds, 2), "metrics_seconds": round(metric_seconds, 2),
+                   "distinct_sentences": len(emb.unique), "embedded_sentences": emb.embedded,
+                   "reused_cells": emb.reused},
     }
 
 
