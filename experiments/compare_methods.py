@@ -45,9 +45,10 @@ from crossalign.analysis.report import load_result, paired_reason, retrieval_int
 # paired intervals on the evaluation numbers (the same code as `crossalign compare`)
 from crossalign.bootstrap import MARKER_NOTE, RESAMPLES, Interval
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.compare import NotPaired, load_run, paired_block
+from crossalign.evaluation.compare import load_run, paired_groups
 from crossalign.evaluation.evaluator import EvalOptions, EvalRun, evaluate
 from crossalign.evaluation.results import software_versions
+from crossalign.evaluation.translation import direction_groups, in_direction
 from crossalign.models import is_model_folder
 from crossalign.run_dir import RunDir
 from crossalign.training.run import train_recipe
@@ -55,11 +56,6 @@ from crossalign.training.run import train_recipe
 METHODS = ("base", "sft", "contrastive", "afp", "alignx")
 MT_FIDELITY = ("off_target", "in_source", "length_ratio")  # evaluation/fidelity.py
 FORMS = ("answer-in", "request", "native")  # the instruction-following prompts (evaluation/instruction_following.py)
-
-
-def _in_direction(pair: str, direction: str) -> bool:
-    """Whether a translation cell's 'src-tgt' column is en->xx or xx->en."""
-    return pair.startswith("eng_Latn-") if direction == "en-xx" else pair.endswith("-eng_Latn")
 LANGS = ",".join(languages.DEFAULT_LANGUAGES)
 
 
@@ -229,7 +225,7 @@ def collect(m: Measured, train_metrics: dict | None, layer: int, args) -> dict:
             into = out["mt"] if b["metric"] == "chrf" else out["mt_fidelity"].setdefault(b["metric"], {})
             out["mt_by_direction"][b["metric"]] = {pair: v["mean"] for pair, v in b["langs"].items()}
             for direction in ("en-xx", "xx-en"):
-                vals = [v["mean"] for pair, v in b["langs"].items() if _in_direction(pair, direction)]
+                vals = [v["mean"] for pair, v in b["langs"].items() if in_direction(pair, direction)]
                 if vals:
                     into[direction] = sum(vals) / len(vals)
     for b in _limited(m.confusion.summary if m.confusion else [], args.confusion_limit):
@@ -348,28 +344,14 @@ EVAL_REFS = ("base", "sft")
 
 def _paired_file(ref: EvalRun | None, run: EvalRun | None, metric: str, limit, groups, args) -> dict:
     """{label: PairedResult or a note} for `metric` in the results of the reference (A) and the run (B), paired
-    by item through their predictions files; `groups(block)` gives {label: which languages} to average."""
+    by item through their predictions files (`compare.paired_groups`)."""
     if ref is None or run is None:
         return {}
-    out = {}
     try:
         a, b = load_run(ref.path), load_run(run.path)
     except CrossalignError as e:
         return {run.path.name: f"no interval: {e}"}
-    index = {(x["task"], x["split"], x["protocol"], x["shots"], x["metric"]): x for x in a.data["summary"]}
-    for blk in _limited(b.data["summary"], limit):
-        key = (blk["task"], blk["split"], blk["protocol"], blk["shots"], blk["metric"])
-        if blk["metric"] != metric or key not in index:
-            continue
-        shared = [lang for lang in blk["langs"] if lang in index[key]["langs"]]
-        for label, keep in groups(blk).items():
-            langs = [lang for lang in shared if keep(lang)]
-            if langs:
-                try:
-                    out[label] = paired_block(a, b, key[:4], metric, langs, args.resamples)
-                except (NotPaired, CrossalignError) as e:
-                    out[label] = f"no interval: {e}"
-    return out
+    return paired_groups(a, b, metric, groups, limit, args.resamples)
 
 
 def paired_eval(m: Measured, ref: Measured, args) -> dict:
@@ -383,8 +365,7 @@ def paired_eval(m: Measured, ref: Measured, args) -> dict:
         got = _paired_file(ref.icl.get(shots), run, "acc", _icl_limit(args, shots),
                            lambda blk: {f"{blk['task']}/{blk['shots']}-shot": lambda lang: lang != "en"}, args)
         res["icl"].update(got)
-    directions = lambda blk: {"en-xx": lambda p: _in_direction(p, "en-xx"), "xx-en": lambda p: _in_direction(p, "xx-en"),  # noqa: E731
-                              "avg": lambda p: True}
+    directions = direction_groups
     res["mt"] = _paired_file(ref.mt, m.mt, "chrf", args.mt_limit, directions, args)
     for metric in MT_FIDELITY:
         res["mt_fidelity"][metric] = _paired_file(ref.mt, m.mt, metric, args.mt_limit, directions, args)

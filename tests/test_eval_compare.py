@@ -234,3 +234,17 @@ def test_bits_per_byte_is_recomputed_as_a_ratio_and_old_records_pair_by_position
     assert "bits per byte" in text and "| **avg** |" in text and "]*" in text
     js = to_json([blk], load_run(a), load_run(b))
     assert js["blocks"][0]["average"]["interval"]["excludes_zero"] is True
+
+
+def test_paired_groups_average_the_languages_each_label_selects(tmp_path):
+    from crossalign.evaluation.compare import paired_groups
+
+    rng = random.Random(1)
+    base = {lang: [(-rng.uniform(20, 200), rng.randint(30, 200)) for _ in range(40)] for lang in ("eng_Latn", "swh_Latn")}
+    worse = {lang: [(lp * (1.1 if lang == "swh_Latn" else 1.0), b) for lp, b in s] for lang, s in base.items()}
+    a, b = load_run(_bpb(tmp_path / "a.json", base)), load_run(_bpb(tmp_path / "b.json", worse))
+    got = paired_groups(a, b, "bits_per_byte", lambda blk: {"swh": lambda g: g == "swh_Latn", "all": lambda g: True})
+    assert set(got) == {"swh", "all"}
+    assert got["swh"].average.delta > 0 and got["swh"].average.excludes_zero
+    assert got["all"].average.delta == pytest.approx(got["swh"].average.delta / 2)  # English did not move
+    assert paired_groups(a, b, "bits_per_byte", lambda blk: {"all": lambda g: True}, limit=10) == {}  # no [:10] block

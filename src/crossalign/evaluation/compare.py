@@ -397,6 +397,29 @@ def to_json(blocks: list[dict], a: Run, b: Run, resamples: int = RESAMPLES, seed
             "marker": MARKER_NOTE, "blocks": out}
 
 
+def paired_groups(a: Run, b: Run, metric: str, groups, limit: int | None = None, resamples: int = RESAMPLES,
+                  seed: int = SEED) -> dict:
+    """{label: PairedResult, or the reason there is none} for `metric` in every block of B that A has too (with
+    `limit`, only the blocks of that item limit: a resumed file may hold several), averaged over the languages each
+    label selects: `groups(block)` gives {label: predicate on a language column}. E.g. translation's per-direction
+    means (`translation.direction_groups`), or the non-English languages of an ICL block."""
+    index = {(x["task"], x["split"], x["protocol"], x["shots"], x["metric"]): x for x in a.data["summary"]}
+    out = {}
+    for blk in b.data["summary"]:
+        key = (blk["task"], blk["split"], blk["protocol"], blk["shots"], blk["metric"])
+        if blk["metric"] != metric or key not in index or (limit is not None and not blk["split"].endswith(f"[:{limit}]")):
+            continue
+        shared = [lang for lang in blk["langs"] if lang in index[key]["langs"]]
+        for label, keep in groups(blk).items():
+            langs = [lang for lang in shared if keep(lang)]
+            if langs:
+                try:
+                    out[label] = paired_block(a, b, key[:4], metric, langs, resamples, seed)
+                except (NotPaired, CrossalignError) as e:
+                    out[label] = f"no interval: {e}"
+    return out
+
+
 def from_json(data: dict) -> list[dict]:
     """The blocks of a `to_json` file as `compare` returns them (intervals read back), so that a stored comparison
     renders through `render` like a fresh one (the model card does)."""

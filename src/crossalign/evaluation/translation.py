@@ -32,6 +32,16 @@ from crossalign.evaluation.eval_task import (ENGLISH, GENERATE_UNTIL, Cell, Cell
 
 TEMPLATES = ("pair", "instruct")
 DIRECTIONS = ("en-xx", "xx-en")
+
+
+def in_direction(pair: str, direction: str) -> bool:
+    """Whether a translation cell's 'src-tgt' language column is en->xx or xx->en."""
+    return pair.startswith("eng_Latn-") if direction == "en-xx" else pair.endswith("-eng_Latn")
+
+
+def direction_groups(block=None) -> dict:
+    """`compare.paired_groups`'s groups for translation: each direction's mean and the mean over both."""
+    return {"en-xx": lambda p: in_direction(p, "en-xx"), "xx-en": lambda p: in_direction(p, "xx-en"), "avg": lambda p: True}
 _CHAR_SCRIPTS = ("Jpan", "Hang", "Thai", "Mymr", "Laoo", "Khmr")
 
 
