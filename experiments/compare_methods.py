@@ -42,6 +42,7 @@ from crossalign import languages
 from crossalign.analysis.run import analysis_config, run_analysis
 from crossalign.analysis.geometry import GEOMETRIES
 from crossalign.analysis.report import load_result, paired_reason, retrieval_interval
+from crossalign.analysis.result import AnalysisResult
 # paired intervals on the evaluation numbers (the same code as `crossalign compare`)
 from crossalign.bootstrap import MARKER_NOTE, RESAMPLES, Interval
 from crossalign.errors import CrossalignError
@@ -201,20 +202,15 @@ def _limited(blocks: list[dict], limit: int | None) -> list[dict]:
 
 
 def collect(m: Measured, train_metrics: dict | None, layer: int, args) -> dict:
-    ana = m.analysis
-    rows = {r["layer"]: r for r in ana["per_layer"]}
-    best = ana["best_layer"]
-    out = {"layer": layer, "best_layer": best,
-           "p_at_1": {k: v["p_at_1"] for k, v in rows[layer]["languages"].items()},
-           "p_at_1_best": {k: v["p_at_1"] for k, v in rows[best]["languages"].items()},
-           "mexa": rows[layer]["mean"]["mexa"], "mexa_best": rows[best]["mean"]["mexa"], "icl": {}, "mt": {}, "bpb": {}}
+    ana = AnalysisResult.from_json(m.analysis)
+    best = ana.best_layer()
+    out = {"layer": layer, "best_layer": best, "p_at_1": ana.by_language(layer), "p_at_1_best": ana.by_language(best),
+           "mexa": ana.mean(layer, metric="mexa"), "mexa_best": ana.mean(best, metric="mexa"), "icl": {}, "mt": {}, "bpb": {}}
     # every geometry (docs/ANALYSIS.md): mean P@1 and MEXA at the training layer and at that geometry's best layer
     out["geometries"] = {
-        g: {"p_at_1": rows[layer]["geometries"][g]["mean"]["p_at_1"], "mexa": rows[layer]["geometries"][g]["mean"]["mexa"],
-            "best_layer": ana["best_layers"][g],
-            "p_at_1_best": rows[ana["best_layers"][g]]["geometries"][g]["mean"]["p_at_1"],
-            "languages": {k: v["p_at_1"] for k, v in rows[layer]["geometries"][g]["languages"].items()}}
-        for g in ana.get("geometries", [])}
+        g: {"p_at_1": ana.mean(layer, g), "mexa": ana.mean(layer, g, "mexa"), "best_layer": ana.best_layer(g),
+            "p_at_1_best": ana.mean(ana.best_layer(g), g), "languages": ana.by_language(layer, g)}
+        for g in m.analysis.get("geometries", [])}
     for b in [b for _, run in sorted(m.icl.items(), key=_by_file) for b in run.summary if _limited([b], _icl_limit(args, b["shots"]))]:
         if b["metric"] == "acc":
             non_en = [v["mean"] for lang, v in b["langs"].items() if lang != "en"]

@@ -48,9 +48,11 @@ from pathlib import Path
 from crossalign import languages
 from crossalign.analysis.run import analysis_config, run_analysis
 from crossalign.analysis.report import load_result
+from crossalign.analysis.result import AnalysisResult
 from crossalign.cli import command_line
 from crossalign.evaluation.evaluator import EvalOptions, evaluate
-from crossalign.evaluation.results import load_results, software_versions
+from crossalign.evaluation.results import Summary, load_results, software_versions
+from crossalign.evaluation.translation import in_direction
 from crossalign.run_dir import RunDir
 from crossalign.training.run import train_recipe
 
@@ -158,12 +160,9 @@ def measure(model: str, d: Path, args) -> dict:
 
 
 def read_point(ana: dict, bpb_summary: list[dict], args) -> dict:
-    geoms = {}
-    for row in ana["per_layer"]:
-        for g, v in row.get("geometries", {"raw": {"mean": row["mean"], "languages": row["languages"]}}).items():
-            x = geoms.setdefault(g, {"mean": {}, "languages": {}})
-            x["mean"][str(row["layer"])] = v["mean"]["p_at_1"]
-            x["languages"][str(row["layer"])] = {lang: r["p_at_1"] for lang, r in v["languages"].items()}
+    result = AnalysisResult.from_json(ana)
+    geoms = {g: {"mean": {str(k): result.mean(k, g) for k in result.layers},
+                 "languages": {str(k): result.by_language(k, g) for k in result.layers}} for g in result.geometries}
     bpb = {lang: bpb_of(bpb_summary, lang, args.bpb_limit) for lang in args.bpb_langs.split(",")}
     return {"p_at_1": geoms, "bpb_eng": bpb.get("eng_Latn"), "bpb": bpb}
 
@@ -174,20 +173,20 @@ MT_METRICS = ("chrf", "off_target", "in_source", "length_ratio")
 def read_mt(summary: list[dict]) -> dict:
     """{metric: {direction: value, 'en-xx': mean, 'xx-en': mean}} of a translation results summary."""
     out: dict[str, dict] = {}
-    for b in summary:
-        if b["task"] != "flores" or b["metric"] not in MT_METRICS:
+    for metric in MT_METRICS:
+        vals = Summary(summary).means(metric, task="flores")
+        if not vals:
             continue
-        vals = {lang: v["mean"] for lang, v in b["langs"].items()}
-        into = [v for lang, v in vals.items() if lang.startswith("eng_Latn-")]
-        back = [v for lang, v in vals.items() if lang.endswith("-eng_Latn")]
-        out[b["metric"]] = {**vals, "en-xx": sum(into) / len(into) if into else None,
-                            "xx-en": sum(back) / len(back) if back else None}
+        into = [v for pair, v in vals.items() if in_direction(pair, "en-xx")]
+        back = [v for pair, v in vals.items() if in_direction(pair, "xx-en")]
+        out[metric] = {**vals, "en-xx": sum(into) / len(into) if into else None,
+                       "xx-en": sum(back) / len(back) if back else None}
     return out
 
 
 def bpb_of(summary: list[dict], lang: str, limit: int) -> float | None:
-    for b in summary:
-        if b["metric"] == "bits_per_byte" and b["split"] == f"dev[:{limit}]" and lang in b["langs"]:
+    for b in Summary(summary).select("bits_per_byte"):
+        if b["split"] == f"dev[:{limit}]" and lang in b["langs"]:
             return b["langs"][lang]["mean"]
     return None
 

@@ -98,6 +98,14 @@ def test_two_models_in_one_call_then_compare_folders(tiny_gemma_dir, second_mode
                                - ra["per_layer"][0]["languages"]["swh_Latn"]["p_at_1"])
     for name in ("compare_heatmap.png", "compare_curves.png", "compare_projection.png"):
         assert_png(out / name)
+    # the typed view readers outside analysis/ use: the same figures as the file's keys
+    from crossalign.analysis.result import AnalysisResult
+
+    typed = AnalysisResult.load(b)
+    row = next(r for r in rb["per_layer"] if r["layer"] == typed.best_layer())
+    assert typed.layers == rb["layers"] and typed.geometries == rb["geometries"] and typed.languages == rb["languages"]
+    assert typed.mean(row["layer"]) == row["mean"]["p_at_1"] and typed.by_language(row["layer"], "global", "mexa") == {
+        lang: v["mexa"] for lang, v in row["geometries"]["global"]["languages"].items()}
     # the per-language gaps in every geometry, raw with the digits its ~1e-4 moves need
     header = next(line for line in md.splitlines() if line.startswith("| language |"))
     assert "gap change raw" in header and "gap change global" in header and "gap change per-language" in header

@@ -142,3 +142,17 @@ def test_one_metric_registry_formats_every_table():
     assert metric("something_new").show(0.5) == "50.0"  # an unlisted metric is a share
     assert _fmt("chrf", 23.456) == "23.5" and compare._digits("bits_per_byte") == 4 and compare._scale("line_pass") == 100.0
     assert list(METRICS)[:3] == ["acc", "acc_norm", "acc_bytes"]
+
+
+def test_summary_view_selects_blocks_by_metric_task_and_item_limit():
+    from crossalign.evaluation.results import Summary
+
+    blocks = [{"task": "flores", "split": "dev[:50]", "protocol": "pair", "shots": 4, "metric": "chrf",
+               "langs": {"eng_Latn-swh_Latn": {"mean": 20.0}}},
+              {"task": "flores", "split": "dev[:10]", "protocol": "pair", "shots": 4, "metric": "chrf",
+               "langs": {"eng_Latn-swh_Latn": {"mean": 30.0}}},
+              {"task": "bpb", "split": "dev[:50]", "protocol": "lm", "shots": 0, "metric": "bits_per_byte",
+               "langs": {"eng_Latn": {"mean": 1.2}}}]
+    s = Summary(blocks)
+    assert s.means("chrf", limit=10) == {"eng_Latn-swh_Latn": 30.0} and s.means("chrf") == {"eng_Latn-swh_Latn": 20.0}
+    assert [b["task"] for b in s.select(limit=50)] == ["flores", "bpb"] and s.means("acc") == {}

@@ -157,11 +157,10 @@ def translation_table(base_path: Path, aligned_path: Path) -> list[str]:
 
 def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: list[str]) -> list[str]:
     """FLORES dev P@1 at the training layer in each geometry: base, aligned, change with its paired interval."""
-    from crossalign.analysis.plots import figures
+    from crossalign.analysis.result import AnalysisResult
     from crossalign.bootstrap import MARKER_NOTE, Interval
 
-    rb = next(r for r in base["per_layer"] if r["layer"] == layer)
-    ra = next(r for r in aligned["per_layer"] if r["layer"] == layer)
+    rb, ra = AnalysisResult.from_json(base), AnalysisResult.from_json(aligned)
     rd = next(d for d in delta["delta"] if d["layer"] == layer)
     geoms = delta.get("geometries") or ["raw"]
     stats = (base.get("statistics") or {}).get("source")
@@ -172,8 +171,7 @@ def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: l
              "| language | " + " | ".join(geoms) + " |", "|---" * (len(geoms) + 1) + "|"]
 
     def cell(g, lang):
-        fb, fa = figures(rb, g), figures(ra, g)
-        b, a = (fb["mean"] if lang is None else fb["languages"][lang])["p_at_1"], (fa["mean"] if lang is None else fa["languages"][lang])["p_at_1"]
+        b, a = (r.mean(layer, g) if lang is None else r.by_language(layer, g)[lang] for r in (rb, ra))
         iv = rd["geometries"][g].get("p_at_1_interval")
         change = f"{100 * (a - b):+.1f}"
         if iv:

@@ -16,6 +16,7 @@ import os
 import platform
 import subprocess
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
@@ -172,6 +173,27 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     m = sum(xs) / len(xs)
     s = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
     return m, s
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A results file's summary (`summarize`: one block per task, split, protocol, shots and metric, with each
+    language's mean over seeds) with typed access, for readers outside `evaluation/`."""
+
+    blocks: list[dict]
+
+    def select(self, metric: str | None = None, task: str | None = None, limit: int | None = None,
+               protocol: str | None = None, shots: int | None = None) -> list[dict]:
+        """The blocks that match; `limit`: only those of that item limit (a resumed file may hold several)."""
+        return [b for b in self.blocks
+                if (metric is None or b["metric"] == metric) and (task is None or b["task"] == task)
+                and (limit is None or b["split"].endswith(f"[:{limit}]"))
+                and (protocol is None or b["protocol"] == protocol) and (shots is None or b["shots"] == shots)]
+
+    def means(self, metric: str, **where) -> dict[str, float]:
+        """{language column: mean over seeds} of the first block that matches (empty when none does)."""
+        found = self.select(metric, **where)
+        return {lang: v["mean"] for lang, v in found[0]["langs"].items()} if found else {}
 
 
 def summarize(cells: dict) -> list[dict]:
