@@ -121,3 +121,33 @@ def test_every_seed_pairs_with_base_and_with_sft_of_its_own_seed(monkeypatch):
     assert s0["base"]["pair"] == ("afp-std-s0", "base") and s0["sft"]["pair"] == ("afp-std-s0", "sft-s0")
     assert s1["base"]["pair"] == ("afp-std-s1", "base") and "sft" not in s1  # no sft seed 1 to pair with
     assert set(results["sft"][0]["paired_eval"]) == {"base"} and results["base"][0]["paired_eval"] == {}
+
+
+def test_compare_configs_pairs_each_configuration_with_the_references(tmp_path):
+    """experiments/compare_configs.py on a step_curves layout built by hand: per-direction translation intervals
+    and per-language bits per byte against base and against another configuration."""
+    import random
+
+    from test_eval_compare import _bpb, _corpus, _mt
+
+    out = tmp_path / "curves"
+    refs, hyps = _corpus(40, 3)
+    rng = random.Random(0)
+    folders = {"base": out / "base", "shipped": out / "shipped" / "step-60", "fixed": out / "fixed" / "step-60"}
+    for i, (name, d) in enumerate(folders.items()):
+        d.mkdir(parents=True)
+        better = [r if rng.random() < 0.3 * i else h for r, h in zip(refs, hyps)]  # each config copies more references
+        _mt(d / "mt.json", refs, better)
+        _bpb(d / "bpb.json", {"eng_Latn": [(-50.0 - i, 60)] * 10})
+        (d / "analysis").mkdir()
+        (d / "analysis" / "analysis.json").write_text(json.dumps({"languages": ["swh_Latn"], "per_layer": []}))
+        if name != "base":
+            (d.parent / "train-60").mkdir()
+            (d.parent / "train-60" / "metrics.json").write_text(json.dumps({"layer": 11}))
+    assert load_experiment("compare_configs").main([str(out), "--step", "60", "--refs", "base,shipped", "--resamples", "200"]) == 0
+    res = json.loads((out / "compare-60.json").read_text())
+    assert set(res) == {"base", "shipped"} and set(res["base"]) == {"shipped", "fixed"} and set(res["shipped"]) == {"fixed"}
+    fixed = res["base"]["fixed"]
+    assert fixed["chrf en-xx"]["delta"] > 0 and fixed["chrf avg"]["delta"] == fixed["chrf en-xx"]["delta"]  # one direction here
+    assert "xx-en" not in " ".join(fixed) and fixed["bpb eng_Latn"]["delta"] > 0
+    assert "| chrf en-xx |" in (out / "COMPARE-60.md").read_text()
