@@ -67,11 +67,10 @@ def fmt(name: str, d) -> str:
         return "-"
     if isinstance(d, str):
         return "n/a"
-    m = metric("bits_per_byte" if name.startswith("bpb") else "acc" if name.startswith("P@1") else name.split()[0])
-    digits = m.digits
-    scale = 1.0 if name.startswith(("bpb", "P@1")) else m.scale  # retrieval intervals are already in points
+    # the intervals are in the units shown already (the comparison scales shares to points, retrieval is scaled here)
+    digits = metric("bits_per_byte" if name.startswith("bpb") else "acc" if name.startswith("P@1") else name.split()[0]).digits
     star = "*" if d["low"] > 0 or d["high"] < 0 else ""
-    return f"{scale * d['delta']:+.{digits}f} [{scale * d['low']:+.{digits}f}, {scale * d['high']:+.{digits}f}]{star}"
+    return f"{d['delta']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]{star}"
 
 
 def main(argv=None) -> int:
