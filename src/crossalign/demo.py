@@ -31,6 +31,10 @@ STEPS = [("analyse base", 1.0), ("train AFP", 4.0), ("analyse aligned", 1.0), ("
          ("evaluate base", 2.0), ("evaluate aligned", 2.0), ("report", 0.1)]
 EVAL_LANGS = {"xcopa": "et,sw,id,zh", "xstorycloze": "sw,hi,id,zh"}
 MT_SHOTS = 4
+# Tokens a translation may run to, as experiments/ measure it: a FLORES sentence is ~30-60 tokens, and a 270M model's
+# run-on rows would otherwise decode to eval's 256 (measured here: 4 of each model's 48 outputs ran past 600 characters, and
+# with them the check took 3.7 min of the demo's 13.4 for each model).
+MT_MAX_NEW_TOKENS = 96
 FIDELITY = ("chrf", "off_target", "in_source", "empty", "length_ratio")
 
 
@@ -97,8 +101,8 @@ def _eval(model: str, out: Path, args, bf16: bool) -> dict:
                                        data_dir=args.data_dir))
             for task, langs in EVAL_LANGS.items()}
     runs["flores"] = evaluate(EvalOptions(model=model, tasks="flores", langs=args.mt_lang, shots=str(MT_SHOTS),
-                                          limit=args.mt_limit, bf16=bf16, output=str(out / "flores.json"),
-                                          data_dir=args.data_dir))
+                                          limit=args.mt_limit, bf16=bf16, max_new_tokens=MT_MAX_NEW_TOKENS,
+                                          output=str(out / "flores.json"), data_dir=args.data_dir))
     return runs
 
 
