@@ -121,6 +121,14 @@ def _is_enum(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, enum.Enum)
 
 
+def as_list(value) -> list[str]:
+    """A list option from Python: a list (or tuple) of values, or the command line's comma-separated string."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(x).strip() for x in items if str(x).strip()]
+
+
 def _closest(key: str, options: list[str]) -> str:
     close = difflib.get_close_matches(key, options, n=1)
     return f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(options)}"

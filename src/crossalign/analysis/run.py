@@ -22,7 +22,7 @@ from crossalign import languages
 from crossalign.analysis import plots, report
 from crossalign.analysis.alignment import analyze_pairs, load_pairs, stats_pairs
 from crossalign.analysis.geometry import GEOMETRIES, parse_geometries
-from crossalign.config import save_config
+from crossalign.config import as_list, save_config
 from crossalign.data.paths import resolve_data_dir
 from crossalign.errors import CrossalignError
 from crossalign.io import check_creatable, write_atomic
@@ -187,14 +187,6 @@ def _write_compare(base: dict, aligned: dict, out: Path, cfg: AnalysisConfig) ->
     return paths + plots.write_compare_plots(base, aligned, out, labels, delta), delta
 
 
-def _names(value) -> list[str]:
-    """A list option given as a list or as the command line's comma-separated string."""
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [str(x).strip() for x in items if str(x).strip()]
-
-
 def analysis_config(*, model: str | None = None, model2: str | None = None, compare=(), data: str = "flores200:devtest",
                     split: str | None = None, data_dir: str | None = None, langs=languages.DEFAULT_LANGUAGES,
                     pivot: str = "eng_Latn", limit: int | None = 200, pooling: str = "mean", layers="all",
@@ -204,7 +196,7 @@ def analysis_config(*, model: str | None = None, model2: str | None = None, comp
     """The checked config of one analysis, from Python values (`crossalign analyze`'s options in Python spelling;
     a list option may also be the command line's comma-separated string). Bad values fail here, in one line,
     before anything is read or written."""
-    labels = _names(labels)
+    labels = as_list(labels)
     if len(labels) != 2:
         raise CrossalignError(f"--labels needs two names separated by a comma, got {labels!r}")
     if limit is not None and limit < 0:
@@ -216,7 +208,7 @@ def analysis_config(*, model: str | None = None, model2: str | None = None, comp
     proj = None
     if projection_layers:
         try:
-            proj = [int(s) for s in _names(projection_layers)]
+            proj = [int(s) for s in as_list(projection_layers)]
         except ValueError:
             raise CrossalignError(f"--projection-layers {projection_layers!r} must be layer numbers like 1,9,18") from None
     if stats_limit < 2:

@@ -26,6 +26,7 @@ import os
 import time
 from pathlib import Path
 
+from crossalign.config import as_list
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.bits_per_byte import BitsPerByte
 from crossalign.evaluation.icl import PROTOCOLS, MultipleChoice
@@ -52,18 +53,9 @@ def get_eval_task(name: str) -> EvalTask:
         raise CrossalignError(f"unknown task {name!r}; tasks: {', '.join(EVAL_TASKS)}") from None
 
 
-def _listed(value, what: str) -> list[str]:
-    """A list option from Python: a list (or tuple) of values; a comma-separated string is split too, for the
-    command line's spelling (`crossalign eval --shots 0,5`)."""
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [str(x).strip() for x in items if str(x).strip()]
-
-
 def _ints(value, what: str) -> list[int]:
     try:
-        values = [int(x) for x in _listed(value, what)]
+        values = [int(x) for x in as_list(value)]
     except ValueError:
         raise CrossalignError(f"--{what} must be comma-separated integers, got {value!r}") from None
     if not values or any(v < 0 for v in values):
@@ -88,10 +80,10 @@ class ItemSelection:
     hub: bool = False
 
     def __post_init__(self):
-        self.tasks = _listed(self.tasks, "tasks")
-        self.langs = _listed(self.langs, "langs") or None
+        self.tasks = as_list(self.tasks)
+        self.langs = as_list(self.langs) or None
         self.shots, self.seeds = _ints(self.shots, "shots"), _ints(self.seeds, "seeds")
-        self.protocol = _listed(self.protocol, "protocol")
+        self.protocol = as_list(self.protocol)
         for p in self.protocol:
             if p not in PROTOCOLS:
                 raise CrossalignError(f"unknown protocol {p!r}; use {', '.join(PROTOCOLS)}")
@@ -125,7 +117,7 @@ class EvalOptions(ItemSelection):
 
     def __post_init__(self):
         super().__post_init__()
-        self.directions = _listed(self.directions, "directions")
+        self.directions = as_list(self.directions)
         for f in ("model", "output"):
             if isinstance(getattr(self, f), Path):
                 setattr(self, f, str(getattr(self, f)))
