@@ -37,8 +37,6 @@ import argparse
 import json
 import logging
 import math
-import os
-import platform
 import re
 import shlex
 import sys
@@ -50,31 +48,16 @@ from crossalign.analysis.run import analysis_config, run_analysis
 from crossalign.analysis.report import load_result
 from crossalign.analysis.result import AnalysisResult
 from crossalign.cli import command_line
+from crossalign.comparison.steps import machine, run_once, train_once
 from crossalign.evaluation.evaluator import EvalOptions, evaluate
-from crossalign.evaluation.results import Summary, load_results, software_versions
+from crossalign.evaluation.results import Summary, load_results
 from crossalign.evaluation.translation import in_direction
 from crossalign.run_dir import RunDir
-from crossalign.training.run import train_recipe
 
 LANGS = "deu,zho,hin,tur,swh,est"
 RESERVED = ("output_dir", "seed", "model.name", "training.max_steps", "training.save_steps", "training.save_total_limit",
             "training.save_strategy", "data.data_dir")  # the script sets these
 SHOWN = ("raw", "global", "per-language")  # `global` is what the `standardized` similarity trains (docs/ANALYSIS.md)
-
-
-run_recipe = train_recipe  # a name the tests replace to record what would be trained
-
-
-def run_once(argv: list[str], stamp: Path, run, read):
-    """`run()`'s result, unless the measurement of this very command (`argv`, recorded in `stamp`) already
-    finished: then `read()`'s, its results read back."""
-    if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == argv:
-        return read()
-    print("$ crossalign " + " ".join(argv), file=sys.stderr, flush=True)
-    result = run()
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps(argv), encoding="utf-8")
-    return result
 
 
 def parse_configs(args) -> dict[str, list[str]]:
@@ -119,14 +102,12 @@ def train_runs(name: str, overrides: list[str], args, out: Path) -> dict[int, Pa
     plans = ([(out / name / "train", max(args.steps), math.gcd(*args.steps))] if args.schedule == "shared" else
              [(out / name / f"train-{n}", n, n) for n in args.steps])
     for d, max_steps, every in plans:
-        if RunDir(d).stage().metrics.is_file():
-            continue
-        train = [f"output_dir={d}", f"seed={args.seed}", f"model.name={args.model}", *args.set, *overrides,
+        train = [f"seed={args.seed}", f"model.name={args.model}", *args.set, *overrides,
                  f"training.max_steps={max_steps}", "training.save_strategy=steps", f"training.save_steps={every}",
                  "training.save_total_limit=null"]
         if args.data_dir:
             train.append(f"data.data_dir={args.data_dir}")
-        run_recipe(args.recipe, train, resume=d.exists())
+        train_once(args.recipe, train, d)
     ckpts = {n: (plans[0][0] if args.schedule == "shared" else out / name / f"train-{n}") / f"checkpoint-{n}" for n in args.steps}
     missing = [str(p) for p in ckpts.values() if not (p / "trainer_state.json").is_file()]
     if missing:
@@ -214,21 +195,6 @@ def monotone(values: list[float | None], higher_is_better: bool) -> dict:
         if drop > worst:
             worst, where = drop, i
     return {"ok": worst == 0, "worst": worst, "between": None if where is None else [where - 1, where]}
-
-
-def machine() -> dict:
-    flags = []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = [f for f in line.split(":", 1)[1].split() if re.match(r"(avx|amx|fma|f16c|sse4|bf16)", f)]
-                break
-        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                      if ln.startswith("model name")), platform.processor())
-    except OSError:
-        model = platform.processor()
-    return {"platform": platform.platform(), "cpu": model, "cpu_flags": flags, "cpus": os.cpu_count(),
-            "load_average": list(os.getloadavg()), **software_versions()}
 
 
 # ----------------------------------------------------------------------------------------- report

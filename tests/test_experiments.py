@@ -1,4 +1,5 @@
-"""The method-comparison driver (experiments/compare_methods.py) end to end in a tiny mode, so CI covers it."""
+"""The method comparison (crossalign.comparison, and experiments/compare_methods.py its command line) end to end in a
+tiny mode, so CI covers it, and its parts."""
 
 import json
 
@@ -17,7 +18,7 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
     argv = ["--output", str(out), "--model", str(tiny_gemma_dir), "--data-dir", str(shared_data),
             "--methods", "base,sft,alignx", "--steps", "3", "--langs", "deu,swh", "--layer", "1",
             "--analysis-limit", "6", "--shots", "0", "--eval-limit", "2", "--mt-langs", "swh", "--mt-shots", "1",
-            "--mt-limit", "1", "--bpb-limit", "2", "--confusion-limit", "1",
+            "--mt-limit", "1", "--bpb-limit", "2", "--confusion-limit", "1", "--confusion-langs", "deu,swh",
             "--set", "data.max_pairs_per_language=12", "--set", "training.per_device_train_batch_size=4",
             "--set", "data.max_length=512", "--set-for", "sft:training.learning_rate=0.000123",
             "--variant", "alignx-std=alignx:stages.0.objectives.similarity=standardized", "--best", "alignx"]
@@ -80,46 +81,76 @@ def test_compare_methods_tiny(tmp_path, tiny_gemma_dir, shared_data, monkeypatch
     for key in ("mt", "mt_fidelity", "confusion", "retrieval", "retrieval_by_language"):
         assert again["alignx"][0]["paired_eval"]["base"][key] == res["alignx"][0]["paired_eval"]["base"][key]
     # ...unless this run asks for a measurement they never made
-    with pytest.raises(Exception, match="model folder is gone"):
+    with pytest.raises(Exception, match="lacks this run.s measurement"):
         _load().main([*argv, "--bpb-limit", "3"])
 
 
+def _plan(tmp_path, **kw):
+    from crossalign.comparison import ComparisonPlan
+
+    return ComparisonPlan(output=tmp_path, model="m", langs=["deu"], **kw)
+
+
 def test_variants_train_their_family_recipe_with_their_overrides(tmp_path, monkeypatch):
-    mod = _load()
+    from crossalign.comparison import Variant
+    from crossalign.comparison.measure import train_method
+    from crossalign.errors import CrossalignError
+
     calls = []
-    monkeypatch.setattr(mod, "run_recipe", lambda recipe, overrides, resume: calls.append(["train", recipe, *overrides]))
-    args = type("Args", (), {"model": "m", "langs": "deu_Latn", "set": [], "set_for": ["afp-std:seed=3"], "steps": 6,
-                             "layer": 11, "data_dir": None,
-                             "variants": mod.parse_variants(["afp-std=afp:objectives.similarity=standardized,objectives.contrastive_weight=1"])})()
-    with pytest.raises(FileNotFoundError):  # no metrics.json: the patched call trained nothing
-        mod.train("afp-std", 0, args, tmp_path)
+    monkeypatch.setattr("crossalign.training.run.train_recipe", lambda recipe, overrides, resume: calls.append(["train", recipe, *overrides]))
+    v = Variant.parse("afp-std=afp:objectives.similarity=standardized,objectives.contrastive_weight=1")
+    plan = _plan(tmp_path, methods=["afp-std"], steps=6, overrides_for={"afp-std": ["seed=3"]}, variants={v.name: v})
+    with pytest.raises(CrossalignError, match="without its metrics"):  # the patched call trained nothing
+        train_method(plan, "afp-std", 0)
     argv = calls[0]
     assert argv[:2] == ["train", "afp-cpu"] and "objectives.similarity=standardized" in argv
     assert "objectives.contrastive_weight=1" in argv and "seed=3" in argv and "objectives.layer=11" in argv
-    assert f"output_dir={tmp_path / 'afp-std-s0' / 'train'}" in argv
-    with pytest.raises(SystemExit, match="bad --variant"):
-        mod.parse_variants(["afp=afp:x=1"])  # a variant may not shadow a method
+    assert f"output_dir={tmp_path / 'afp-std-s0' / 'train'}" in argv and "data.languages=[deu_Latn]" in argv
+    assert argv.index("seed=0") < argv.index("seed=3")  # a method's own override wins over the plan's seed
+    with pytest.raises(CrossalignError, match="bad --variant"):
+        Variant.parse("afp=afp:x=1")  # a variant may not shadow a method
 
 
-def test_seeds_for_gives_one_method_its_own_seeds():
-    mod = _load()
-    args = type("Args", (), {"seeds": "0", "seeds_for": ["afp-std:0,1"]})()
-    assert mod.seeds_of("afp-std", args) == [0, 1]
-    assert mod.seeds_of("sft", args) == [0] and mod.seeds_of("base", args) == [0]
+def test_a_plan_refuses_unknown_methods_before_any_work(tmp_path):
+    from crossalign.errors import CrossalignError
+
+    for kw in ({"methods": ["afp", "nope"]}, {"best": "afp-std"}, {"seeds_for": {"afp-x": [0, 1]}}, {"steps": 0}):
+        with pytest.raises(CrossalignError):
+            _plan(tmp_path / "x", **kw)
+    assert not (tmp_path / "x").exists()
 
 
-def test_every_seed_pairs_with_base_and_with_sft_of_its_own_seed(monkeypatch):
-    mod = _load()
-    monkeypatch.setattr(mod, "paired_eval", lambda mine, theirs, args: {"pair": (mine, theirs)})
-    monkeypatch.setattr(mod, "paired_retrieval", lambda mine, theirs, layer: ({}, {}))
-    args = type("Args", (), {"seeds": "0", "seeds_for": ["afp-std:0,1"]})()
-    out = mod.Path("o")
-    results = {"base": [{"layer": 11}], "sft": [{"layer": 11}], "afp-std": [{"layer": 11}, {"layer": 11}]}
-    measured = {out / name: name for name in ("base", "sft-s0", "afp-std-s0", "afp-std-s1")}
-    mod.add_paired_eval(results, measured, out, args)
-    s0, s1 = (r["paired_eval"] for r in results["afp-std"])
-    assert s0["base"]["pair"] == ("afp-std-s0", "base") and s0["sft"]["pair"] == ("afp-std-s0", "sft-s0")
-    assert s1["base"]["pair"] == ("afp-std-s1", "base") and "sft" not in s1  # no sft seed 1 to pair with
+def test_the_script_exits_2_with_one_line_on_a_bad_option(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    p = subprocess.run([sys.executable, str(REPO / "experiments" / "compare_methods.py"), "--output", str(tmp_path / "x"),
+                        "--methods", "base,afp-typo"], capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [p.stderr.strip()] and "afp-typo" in p.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_seeds_for_gives_one_method_its_own_seeds(tmp_path):
+    plan = _plan(tmp_path, seeds=[0], seeds_for={"afp": [0, 1]})
+    assert plan.seeds_of("afp") == [0, 1]
+    assert plan.seeds_of("sft") == [0] and plan.seeds_of("base") == [0]
+    assert plan.seeds_text() == "0, afp:0,1"
+
+
+def test_every_seed_pairs_with_base_and_with_sft_of_its_own_seed(tmp_path, monkeypatch):
+    from crossalign.comparison import paired
+
+    monkeypatch.setattr(paired, "paired_eval", lambda plan, mine, theirs: {"pair": (mine, theirs)})
+    monkeypatch.setattr(paired, "paired_retrieval", lambda mine, theirs, layer: ({}, {}))
+    plan = _plan(tmp_path, seeds=[0], seeds_for={"afp": [0, 1]})
+    results = {"base": [{"layer": 11}], "sft": [{"layer": 11}], "afp": [{"layer": 11}, {"layer": 11}]}
+    measured = {tmp_path / name: name for name in ("base", "sft-s0", "afp-s0", "afp-s1")}
+    paired.add_paired_eval(plan, results, measured)
+    s0, s1 = (r["paired_eval"] for r in results["afp"])
+    assert s0["base"]["pair"] == ("afp-s0", "base") and s0["sft"]["pair"] == ("afp-s0", "sft-s0")
+    assert s1["base"]["pair"] == ("afp-s1", "base") and "sft" not in s1  # no sft seed 1 to pair with
     assert set(results["sft"][0]["paired_eval"]) == {"base"} and results["base"][0]["paired_eval"] == {}
 
 
@@ -154,3 +185,23 @@ def test_compare_configs_pairs_each_configuration_with_the_references(tmp_path):
     fmt = load_experiment("compare_configs").fmt  # intervals come in the units shown: shares in points, scaled once
     assert fmt("off_target en-xx", {"delta": 8.0, "low": 2.5, "high": 14.0}) == "+8.0 [+2.5, +14.0]*"
     assert fmt("bpb swh_Latn", {"delta": 0.00931, "low": -0.0024, "high": 0.0204}) == "+0.0093 [-0.0024, +0.0204]"
+
+
+def test_the_committed_200_step_tables_reproduce_from_their_files(tmp_path):
+    """docs/results/compare200's base and sft rows, rebuilt by --read-only from the committed measurement files: every
+    row of the committed RESULTS.md that names them comes out character for character."""
+    import shutil
+
+    from conftest import REPO
+
+    committed = REPO / "docs" / "results" / "compare200"
+    for run in ("base", "sft-s0"):
+        shutil.copytree(committed / run, tmp_path / run)
+    argv = ["--output", str(tmp_path), "--steps", "200", "--methods", "base,sft", "--shots", "0", "--eval-limit", "200",
+            "--mt-langs", "swh,est,hin,tur", "--mt-shots", "4", "--mt-limit", "100", "--bpb-limit", "200",
+            "--best", "sft", "--read-only"]
+    assert _load().main(argv) == 0
+    rows = [ln for ln in (committed / "RESULTS.md").read_text().splitlines() if ln.startswith(("| base", "| sft"))]
+    assert len(rows) >= 8
+    rebuilt = set((tmp_path / "RESULTS.md").read_text().splitlines())
+    assert [r for r in rows if r not in rebuilt] == []

@@ -76,13 +76,6 @@ def _bf16() -> bool:
     return bf16_is_native(default_device())  # emulated bf16 is slower than fp32
 
 
-def _train(recipe: str, overrides: list[str]):
-    """`crossalign train RECIPE OVERRIDES...`: its TrainResult (model folder, metrics)."""
-    from crossalign.training.run import train_recipe
-
-    return train_recipe(recipe, overrides)
-
-
 def _analyse(options: dict, meta: dict):
     from crossalign.analysis.run import analysis_config, run_analysis
     from crossalign.cli import command_line
@@ -231,7 +224,7 @@ def run(args) -> int:
     analysis = {"data": "flores200:dev", "langs": langs, "limit": args.analysis_limit, "stats": "holdout",
                 "stats_limit": args.stats_limit, "bf16": bf16, "data_dir": args.data_dir}
     model_dir = RunDir(out / "afp").stage().model
-    train = [f"output_dir={out / 'afp'}", f"model.name={args.model}", f"training.max_steps={args.train_steps}",
+    train = [f"model.name={args.model}", f"training.max_steps={args.train_steps}",
              f"objectives.layer={args.layer}", f"data.languages=[{','.join(train_langs)}]", "training.save_steps=100000",
              # 20 steps sit where the LM holds without the KL term (FLORES dev: +0.4% English bits/byte at 60), and
              # the term's second forward would double training, past `make demo`'s 15 minutes on an AVX2 machine
@@ -239,8 +232,10 @@ def run(args) -> int:
              *([f"data.data_dir={args.data_dir}"] if args.data_dir else []), *args.overrides]
 
     def train_afp():
-        meta["commands"].append("crossalign " + " ".join(["train", args.recipe, *train]))
-        return _train(args.recipe, train)
+        from crossalign.comparison.steps import train_once
+
+        meta["commands"].append("crossalign " + " ".join(["train", args.recipe, f"output_dir={out / 'afp'}", *train]))
+        return train_once(args.recipe, train, out / "afp")
 
     runs: dict = {}
     steps = {
@@ -268,7 +263,7 @@ def run(args) -> int:
 
 
 def _report(out: Path, meta: dict, runs: dict, model_dir: Path) -> Path:
-    metrics = runs["train AFP"].metrics
+    metrics = runs["train AFP"].read_metrics()
     meta["layer"] = metrics["layer"]  # resolved, also when it was `auto`
     auto = metrics.get("resolved_auto", {})
     meta["layer_chosen_by"] = (f"layer=auto: best FLORES-dev retrieval in the {auto['objectives.layer_geometry']} "
