@@ -281,3 +281,19 @@ def test_a_chat_answer_ends_with_the_assistant_turn(tok):
     prompt = tok.apply_chat_template([{"role": "user", "content": "Hello. ="}], tokenize=False, add_generation_prompt=True)
     assert generate(Replies(), tok, [prompt], chat=True) == ["Habari"]
     assert generate(Replies(), tok, [prompt]) == ["HabariMwanamume"]  # without chat: as before
+
+
+def test_an_evaluation_prompt_a_template_cannot_render_names_the_way_out(plain_dir):
+    """crossalign.chat: one place renders prompts for evaluation and turns for training; each error names its fix."""
+    from crossalign.chat import EVALUATION_FIX, TRAINING_FIX, render_prompt, render_turns
+    from crossalign.errors import CrossalignError
+
+    tok = AutoTokenizer.from_pretrained(plain_dir)
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}"  # unclosed loop
+    with pytest.raises(CrossalignError, match=f"cannot render the prompt .*: {EVALUATION_FIX}"):
+        render_prompt(tok, [{"role": "user", "content": "Hi"}])
+    with pytest.raises(CrossalignError, match=f"cannot render a user and an assistant turn .*: {TRAINING_FIX}"):
+        render_turns(tok, "Hi", "Hello")
+    tok.chat_template = CHATML
+    prompt, whole = render_turns(tok, "Hi", "Hello")
+    assert prompt == render_prompt(tok, [{"role": "user", "content": "Hi"}]) and whole.startswith(prompt) and "Hello" in whole[len(prompt):]

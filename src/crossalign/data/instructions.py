@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crossalign import languages
+from crossalign.chat import TRAINING_FIX, render_turns
 from crossalign.data.sources import xstorycloze
 from crossalign.data.sources.base import ParallelCorpus
 from crossalign.data.sources.instructions import InstructionRecord, read_instructions
@@ -139,41 +140,24 @@ def translation_instructions(corpora: list[ParallelCorpus], template: str = "afp
 
 
 def chat_example(tokenizer, ex: Example) -> Example:
-    """`ex` as a chat through the tokenizer's template: the prompt is the user turn, the response the assistant
-    turn (both stripped, so without the space that joins them in plain text); src/tgt offsets are moved into the
-    rendering.
-
-    The new prompt is the rendering of the user turn with the generation prompt, the new response what the whole
-    conversation adds to it: the assistant's text and the template's end-of-turn, the tokens TRL's
-    `assistant_only_loss` trains. Taken as a difference of two renderings rather than from `{% generation %}`
-    marks (`return_assistant_tokens_mask`), because most models' templates (Llama 3, Qwen2.5, Gemma) have none.
-    """
-    from jinja2 import TemplateError
-
+    """`ex` as a chat through the tokenizer's template (`chat.render_turns`): the prompt is the user turn, the
+    response the assistant turn (both stripped, so without the space that joins them in plain text); src/tgt offsets
+    are moved into the rendering."""
     user, assistant = ex.prompt.strip(), ex.response.strip()  # as templates that `trim` content (Llama 3, Gemma) would
-    turns = [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-    try:
-        prefix = tokenizer.apply_chat_template(turns[:1], tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(turns, tokenize=False)
-    except TemplateError as e:
-        raise CrossalignError(f"the chat template cannot render a user and an assistant turn ({e}): use another "
-                              "data.chat_template") from None
-    if not full.startswith(prefix):
-        raise CrossalignError("the chat template renders a conversation that does not start with its own generation "
-                              "prompt, so the assistant turn cannot be told apart: use another data.chat_template")
+    prefix, full = render_turns(tokenizer, user, assistant)
     src_start = tgt_start = None
     if ex.src_text is not None:
         at = prefix.rfind(user)  # the last user turn: after any system prompt the template adds
         if at < 0:
             raise CrossalignError("the chat template changes the user's text, so the source span cannot be found in "
-                                  "it: use another data.chat_template")
+                                  f"it: {TRAINING_FIX}")
         offset = ex.src_start if ex.src_start is not None else ex.prompt.find(ex.src_text)
         src_start = at + offset - (len(ex.prompt) - len(ex.prompt.lstrip()))
     if ex.tgt_text is not None:
         at = full.find(assistant, len(prefix))
         if at < 0:
             raise CrossalignError("the chat template changes the assistant's text, so the target span cannot be found "
-                                  "in it: use another data.chat_template")
+                                  f"in it: {TRAINING_FIX}")
         offset = ex.tgt_start if ex.tgt_start is not None else ex.response.find(ex.tgt_text)
         tgt_start = at - len(prefix) + offset - (len(ex.response) - len(ex.response.lstrip()))
     return Example(prefix, full[len(prefix):], ex.src_lang, ex.tgt_lang, ex.src_text, ex.tgt_text, src_start, tgt_start,

@@ -26,6 +26,7 @@ import os
 import time
 from pathlib import Path
 
+from crossalign.chat import render_prompt, require_chat_template
 from crossalign.config import as_list
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.bits_per_byte import BitsPerByte
@@ -177,13 +178,7 @@ class Model:
         prompt (lm-eval's `HFLM.apply_chat_template`); a string as it is."""
         if isinstance(context, str):
             return context
-        from jinja2 import TemplateError
-
-        try:
-            return self.tokenizer.apply_chat_template(context, tokenize=False, add_generation_prompt=True)
-        except TemplateError as e:
-            raise CrossalignError(f"the model's chat template cannot render the prompt ({e}); evaluate without "
-                                  "--apply-chat-template") from None
+        return render_prompt(self.tokenizer, context)
 
     def loglikelihood(self, requests: list[list[tuple]], progress=None) -> list[list[float]]:
         return self.scorer.score([[(self.render(c), x) for c, x in group] for group in requests], progress=progress)
@@ -235,9 +230,8 @@ def check_chat_template(name: str) -> None:
     model loads."""
     from crossalign.models import load_tokenizer
 
-    if not getattr(load_tokenizer(name), "chat_template", None):
-        raise CrossalignError(f"--apply-chat-template: the tokenizer of {name} has no chat template; evaluate without "
-                              "the option, or a model saved with one (training's data.chat_template)")
+    require_chat_template(load_tokenizer(name), f"--apply-chat-template: the tokenizer of {name}",
+                          "evaluate without the option, or a model saved with one (training's data.chat_template)")
 
 
 def resume_key(task: EvalTask, weights: str) -> dict:

@@ -1,12 +1,11 @@
-"""Tokenizers as crossalign uses them: explicit padding side and pad token, BOS checked, the chat template a recipe
-asks for (`data.chat_template`)."""
+"""Tokenizers as crossalign uses them: explicit padding side and pad token, BOS checked (the chat template is
+`crossalign.chat`)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from crossalign.errors import CrossalignError
 
 logger = logging.getLogger(__name__)
 
@@ -20,28 +19,6 @@ def prepare_tokenizer(tok, padding_side: str = "right"):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
-
-
-def use_chat_template(tokenizer, setting: str, name: str) -> str | None:
-    """Apply a `data.chat_template` setting to the tokenizer of model `name`; returns what it resolved to
-    (`tokenizer`, or the template file's absolute path), None for `none`.
-
-    A file's template is set on the tokenizer, so `save_pretrained` writes it (chat_template.jinja) into
-    model/ and adapter/; `auto` requires the tokenizer's own template."""
-    if setting == "none":
-        return None
-    if setting == "auto":
-        if not getattr(tokenizer, "chat_template", None):
-            raise CrossalignError(
-                f"data.chat_template=auto but the tokenizer of {name} has no chat template: give a Jinja template "
-                "file (data.chat_template=PATH) or none")
-        return "tokenizer"
-    path = Path(setting).expanduser().absolute()
-    try:
-        tokenizer.chat_template = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise CrossalignError(f"data.chat_template: cannot read {path} ({e}); give a readable Jinja template file") from None
-    return str(path)
 
 
 def check_bos(tokenizer, model_type: str | None) -> bool:

@@ -126,7 +126,7 @@ def cap_per_language(corpora: list, cap: int, seed: int) -> list:
 
 class AlignmentDataset(Dataset):
     """Tokenized pairs and sequences, zipped (see module docstring). With `data.chat_template` (already set on the
-    tokenizer, `models.use_chat_template`) each sequence is rendered as a chat; pairs stay plain sentences, the
+    tokenizer, `chat.use_chat_template`) each sequence is rendered as a chat; pairs stay plain sentences, the
     text the contrastive loss pools and the analysis measures."""
 
     def __init__(self, texts: TrainingTexts, tokenizer, data: DataConfig, objectives: ObjectiveConfig):

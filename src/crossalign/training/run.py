@@ -195,8 +195,9 @@ def resolve_layer(objectives: ObjectiveConfig, data: DataConfig, lm, tok, root) 
 def check_chat_templates(stages: list[tuple[str, TrainConfig]], model_name: str) -> None:
     """Before any model loads, each stage's `data.chat_template` renders a probe on the tokenizer alone. A stage gets
     the base model's tokenizer, or the previous stage's, which carries a template file set before it."""
+    from crossalign.chat import use_chat_template
     from crossalign.data.instructions import Example, chat_example
-    from crossalign.models import load_tokenizer, use_chat_template
+    from crossalign.models import load_tokenizer
 
     tok = None
     for _, scfg in stages:
@@ -314,7 +315,8 @@ def train_stage(name: str, cfg: TrainConfig, stage_dir: Path, model_name: str, r
     from transformers import set_seed
 
     from crossalign.data.paths import resolve_data_dir
-    from crossalign.models import model_info, use_chat_template
+    from crossalign.chat import use_chat_template
+    from crossalign.models import model_info
 
     final = StageDir(stage_dir).model
     if StageDir(stage_dir).saved(MODEL):
