@@ -145,13 +145,16 @@ def test_every_seed_pairs_with_base_and_with_sft_of_its_own_seed(tmp_path, monke
     monkeypatch.setattr(paired, "paired_eval", lambda plan, mine, theirs: {"pair": (mine, theirs)})
     monkeypatch.setattr(paired, "paired_retrieval", lambda mine, theirs, layer: ({}, {}))
     plan = _plan(tmp_path, seeds=[0], seeds_for={"afp": [0, 1]})
-    results = {"base": [{"layer": 11}], "sft": [{"layer": 11}], "afp": [{"layer": 11}, {"layer": 11}]}
+    from crossalign.comparison.figures import RunFigures
+
+    run = lambda: RunFigures(layer=11, best_layer=11)  # noqa: E731
+    results = {"base": [run()], "sft": [run()], "afp": [run(), run()]}
     measured = {tmp_path / name: name for name in ("base", "sft-s0", "afp-s0", "afp-s1")}
     paired.add_paired_eval(plan, results, measured)
-    s0, s1 = (r["paired_eval"] for r in results["afp"])
+    s0, s1 = (r.paired_eval for r in results["afp"])
     assert s0["base"]["pair"] == ("afp-s0", "base") and s0["sft"]["pair"] == ("afp-s0", "sft-s0")
     assert s1["base"]["pair"] == ("afp-s1", "base") and "sft" not in s1  # no sft seed 1 to pair with
-    assert set(results["sft"][0]["paired_eval"]) == {"base"} and results["base"][0]["paired_eval"] == {}
+    assert set(results["sft"][0].paired_eval) == {"base"} and results["base"][0].paired_eval == {}
 
 
 def test_compare_configs_pairs_each_configuration_with_the_references(tmp_path):
@@ -205,3 +208,11 @@ def test_the_committed_200_step_tables_reproduce_from_their_files(tmp_path):
     assert len(rows) >= 8
     rebuilt = set((tmp_path / "RESULTS.md").read_text().splitlines())
     assert [r for r in rows if r not in rebuilt] == []
+    # results.json is RunFigures' JSON: it reads back into the typed figures and writes out the same
+    import json
+
+    from crossalign.comparison.figures import RunFigures
+
+    for rs in json.loads((tmp_path / "results.json").read_text())["results"].values():
+        for r in rs:
+            assert RunFigures.from_json(r).to_json() == r

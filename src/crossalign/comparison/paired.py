@@ -76,13 +76,13 @@ def paired_retrieval(m: Measured, ref: Measured, layer: int) -> tuple[dict, dict
             {g: {lang: iv.scaled(100).to_dict() for lang, iv in r.groups.items()} for g, r in res.items()})
 
 
-def add_paired_eval(plan: ComparisonPlan, results: dict[str, list[dict]], measured: dict) -> None:
-    """Fill r["paired_eval"][ref] for every run whose reference run (base, which has no seed, for every seed; sft
+def add_paired_eval(plan: ComparisonPlan, results: dict, measured: dict) -> None:
+    """Fill r.paired_eval[ref] (results: method -> its RunFigures per seed) for every run whose reference run (base, which has no seed, for every seed; sft
     of the same seed) is measured (`measured`: run folder -> its measurements)."""
     for method, rs in results.items():
         for i, r in enumerate(rs):
             seed = plan.seeds_of(method)[i]
-            done = r.setdefault("paired_eval", {})
+            done = r.paired_eval
             for ref in REFERENCES:
                 if method == ref or (method == "base" and ref == "sft") or ref in done:
                     continue
@@ -90,4 +90,4 @@ def add_paired_eval(plan: ComparisonPlan, results: dict[str, list[dict]], measur
                 if theirs is not None:
                     mine = measured[plan.run_dir(method, seed)]
                     done[ref] = paired_eval(plan, mine, theirs)
-                    done[ref]["retrieval"], done[ref]["retrieval_by_language"] = paired_retrieval(mine, theirs, r["layer"])
+                    done[ref]["retrieval"], done[ref]["retrieval_by_language"] = paired_retrieval(mine, theirs, r.layer)

@@ -9,51 +9,13 @@ import statistics
 from pathlib import Path
 
 from crossalign.analysis.geometry import GEOMETRIES
-from crossalign.analysis.result import AnalysisResult
 from crossalign.bootstrap import MARKER_NOTE, Interval
-from crossalign.comparison.measure import Measured, limited
-from crossalign.comparison.paired import MT_FIDELITY, by_file
+from crossalign.comparison.figures import RunFigures
 from crossalign.comparison.plan import REFERENCES, ComparisonPlan
 from crossalign.comparison.steps import machine
-from crossalign.evaluation.translation import in_direction
 
 FORMS = ("answer-in", "request", "native")  # the instruction-following prompts (evaluation/instruction_following.py)
 
-
-def collect(plan: ComparisonPlan, m: Measured, train_metrics: dict | None, layer: int) -> dict:
-    ana = AnalysisResult.from_json(m.analysis)
-    best = ana.best_layer()
-    out = {"layer": layer, "best_layer": best, "p_at_1": ana.by_language(layer), "p_at_1_best": ana.by_language(best),
-           "mexa": ana.mean(layer, metric="mexa"), "mexa_best": ana.mean(best, metric="mexa"), "icl": {}, "mt": {}, "bpb": {}}
-    # every geometry (docs/ANALYSIS.md): mean P@1 and MEXA at the training layer and at that geometry's best layer
-    out["geometries"] = {
-        g: {"p_at_1": ana.mean(layer, g), "mexa": ana.mean(layer, g, "mexa"), "best_layer": ana.best_layer(g),
-            "p_at_1_best": ana.mean(ana.best_layer(g), g), "languages": ana.by_language(layer, g)}
-        for g in m.analysis.get("geometries", [])}
-    for b in [b for _, run in sorted(m.icl.items(), key=by_file) for b in run.summary if limited([b], plan.icl_limit(b["shots"]))]:
-        if b["metric"] == "acc":
-            non_en = [v["mean"] for lang, v in b["langs"].items() if lang != "en"]
-            out["icl"][f"{b['task']}/{b['shots']}-shot"] = sum(non_en) / len(non_en)
-    out["mt_fidelity"], out["mt_by_direction"], out["confusion"] = {}, {}, {}
-    for b in limited(m.mt.summary if m.mt else [], plan.mt_limit):
-        if b["metric"] in ("chrf",) + MT_FIDELITY:
-            into = out["mt"] if b["metric"] == "chrf" else out["mt_fidelity"].setdefault(b["metric"], {})
-            out["mt_by_direction"][b["metric"]] = {pair: v["mean"] for pair, v in b["langs"].items()}
-            for direction in ("en-xx", "xx-en"):
-                vals = [v["mean"] for pair, v in b["langs"].items() if in_direction(pair, direction)]
-                if vals:
-                    into[direction] = sum(vals) / len(vals)
-    for b in limited(m.confusion.summary if m.confusion else [], plan.confusion_limit):
-        if b["metric"] in ("line_pass", "off_target"):
-            out["confusion"].setdefault(b["metric"], {})[b["protocol"]] = {lang: v["mean"] for lang, v in b["langs"].items()}
-    for b in limited(m.bpb.summary, plan.bpb_limit):
-        out["bpb"] = {lang: v["mean"] for lang, v in b["langs"].items()}
-    if train_metrics:
-        logged = [h for h in train_metrics["log_history"] if "tokens_per_second" in h]
-        out["train"] = {"steps": train_metrics["global_step"], "wall_seconds": train_metrics["wall_seconds"],
-                        "tokens_per_second": statistics.median(h["tokens_per_second"] for h in logged) if logged else None,
-                        "peak_memory_gb": max((h.get("peak_memory_gb", 0) for h in logged), default=None)}
-    return out
 
 def _avg(rows: list[dict], get) -> tuple[float | None, float | None]:
     vals = [v for v in (get(r) for r in rows) if v is not None]
@@ -67,7 +29,7 @@ def _pct(m, s=None) -> str:
         return "-"
     return f"{100 * m:.1f}" + (f" ± {100 * s:.1f}" if s is not None else "")
 
-def write_results(plan: ComparisonPlan, results: dict[str, list[dict]]) -> Path:
+def write_results(plan: ComparisonPlan, results: dict[str, list[RunFigures]]) -> Path:
     out, langs = plan.output, plan.langs
     lines = ["# crossalign: base, sft, contrastive, afp and alignx at equal budget", "",
              f"Model `{plan.model}`; {plan.steps} training steps per method (the `<method>-cpu` recipes); "
@@ -79,31 +41,31 @@ def write_results(plan: ComparisonPlan, results: dict[str, list[dict]]) -> Path:
     lines += ["## FLORES devtest bitext retrieval P@1 (%) at the training layer", "",
               "| method | " + " | ".join(short) + " | mean | MEXA | best layer: mean P@1 |", "|---" * (len(langs) + 4) + "|"]
     for method, rs in results.items():
-        cells = [_pct(*_avg(rs, lambda r, l=lang: r["p_at_1"].get(l))) for lang in langs]
-        mean = _pct(*_avg(rs, lambda r: statistics.mean(r["p_at_1"][l] for l in langs)))
-        best = _pct(*_avg(rs, lambda r: statistics.mean(r["p_at_1_best"][l] for l in langs)))
-        lines.append(f"| {method} (layer {rs[0]['layer']}) | " + " | ".join(cells) +
-                     f" | {mean} | {_pct(*_avg(rs, lambda r: r['mexa']))} | {best} (layer {rs[0]['best_layer']}) |")
-    keys = sorted({k for rs in results.values() for r in rs for k in r["icl"]})
-    geoms = [g for g in GEOMETRIES if all(g in r.get("geometries", {}) for rs in results.values() for r in rs)]
+        cells = [_pct(*_avg(rs, lambda r, l=lang: r.p_at_1.get(l))) for lang in langs]
+        mean = _pct(*_avg(rs, lambda r: statistics.mean(r.p_at_1[l] for l in langs)))
+        best = _pct(*_avg(rs, lambda r: statistics.mean(r.p_at_1_best[l] for l in langs)))
+        lines.append(f"| {method} (layer {rs[0].layer}) | " + " | ".join(cells) +
+                     f" | {mean} | {_pct(*_avg(rs, lambda r: r.mexa))} | {best} (layer {rs[0].best_layer}) |")
+    keys = sorted({k for rs in results.values() for r in rs for k in r.icl})
+    geoms = [g for g in GEOMETRIES if all(g in r.geometries for rs in results.values() for r in rs)]
     if geoms:
         lines += ["", "## Retrieval in every geometry: mean P@1 (%) at the training layer / at the geometry's best layer", "",
                   "`raw` is the papers' cosine; `global` and `per-language` standardize the vectors with statistics from "
                   "FLORES dev (docs/ANALYSIS.md).", "",
                   "| method | " + " | ".join(geoms) + " |", "|---" * (len(geoms) + 1) + "|"]
         for method, rs in results.items():
-            cells = [f"{_pct(*_avg(rs, lambda r, g=g: r['geometries'][g]['p_at_1']))} / "
-                     f"{_pct(*_avg(rs, lambda r, g=g: r['geometries'][g]['p_at_1_best']))} (layer {rs[0]['geometries'][g]['best_layer']})"
+            cells = [f"{_pct(*_avg(rs, lambda r, g=g: r.geometries[g].p_at_1))} / "
+                     f"{_pct(*_avg(rs, lambda r, g=g: r.geometries[g].p_at_1_best))} (layer {rs[0].geometries[g].best_layer})"
                      for g in geoms]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", "## Cross-lingual accuracy (%), mean over non-English languages", "",
               "| method | " + " | ".join(keys) + " | chrF++ en->xx | chrF++ xx->en |", "|---" * (len(keys) + 3) + "|"]
     for method, rs in results.items():
-        cells = [_pct(*_avg(rs, lambda r, k=k: r["icl"].get(k))) for k in keys]
-        mt = [_avg(rs, lambda r, d=d: r["mt"].get(d)) for d in ("en-xx", "xx-en")]
+        cells = [_pct(*_avg(rs, lambda r, k=k: r.icl.get(k))) for k in keys]
+        mt = [_avg(rs, lambda r, d=d: r.mt.get(d)) for d in ("en-xx", "xx-en")]
         lines.append(f"| {method} | " + " | ".join(cells) + " | " +
                      " | ".join("-" if m is None else f"{m:.2f}" for m, _ in mt) + " |")
-    if any(r.get("mt_fidelity") for rs in results.values() for r in rs):
+    if any(r.mt_fidelity for rs in results.values() for r in rs):
         lines += ["", "## Translations: in the language asked for, at full length", "",
                   "Off-target: outputs not in the target language (empty included); in source: outputs in the source "
                   "language (mostly a copy of it); length: output / reference characters (1.00 = the reference's "
@@ -111,39 +73,40 @@ def write_results(plan: ComparisonPlan, results: dict[str, list[dict]]) -> Path:
                   "| method | off-target % en->xx | off-target % xx->en | in source % en->xx | length en->xx | length xx->en |",
                   "|---|---|---|---|---|---|"]
         for method, rs in results.items():
-            f = lambda metric, d: _avg(rs, lambda r: r.get("mt_fidelity", {}).get(metric, {}).get(d))[0]  # noqa: E731
+            f = lambda metric, d: _avg(rs, lambda r: r.mt_fidelity.get(metric, {}).get(d))[0]  # noqa: E731
             cells = [_pct(f("off_target", "en-xx")), _pct(f("off_target", "xx-en")), _pct(f("in_source", "en-xx"))]
             cells += ["-" if f("length_ratio", d) is None else f"{f('length_ratio', d):.2f}" for d in ("en-xx", "xx-en")]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    if any(r.get("confusion") for rs in results.values() for r in rs):
+    if any(r.confusion for rs in results.values() for r in rs):
         lines += ["", "## Instruction following: answers in the language asked for (line-level pass rate, %)", "",
                   "English prompts with AFP's cue (\"Answer in {Language}:\") and with a plain request, and prompts written "
                   "in the language (HPLT's, where translated); mean over languages.", "",
                   "| method | " + " | ".join(FORMS) + " | lowest language (answer-in) |", "|---" * (len(FORMS) + 2) + "|"]
         for method, rs in results.items():
-            lp = rs[0].get("confusion", {}).get("line_pass", {})
-            cells = [_pct(*_avg(rs, lambda r, f=f: statistics.mean(r["confusion"]["line_pass"][f].values())
-                                if r.get("confusion", {}).get("line_pass", {}).get(f) else None)) for f in FORMS]
+            lp = rs[0].confusion.get("line_pass", {})
+            cells = [_pct(*_avg(rs, lambda r, f=f: statistics.mean(r.confusion["line_pass"][f].values())
+                                if r.confusion.get("line_pass", {}).get(f) else None)) for f in FORMS]
             low = min(lp.get("answer-in", {}).items(), key=lambda kv: kv[1], default=None)
             lines.append(f"| {method} | " + " | ".join(cells) + f" | {'-' if low is None else f'{low[0]} {100 * low[1]:.0f}'} |")
     bpb_langs = ["eng_Latn"] + langs
-    base_bpb = results.get("base", [{}])[0].get("bpb", {})
+    base_bpb = results["base"][0].bpb if results.get("base") else {}
     lines += ["", "## Bits per byte of FLORES devtest text (lower is better; English change vs base)", "",
               "| method | " + " | ".join(l.split("_")[0] for l in bpb_langs) + " | eng vs base |", "|---" * (len(bpb_langs) + 2) + "|"]
     for method, rs in results.items():
-        cells = [_avg(rs, lambda r, l=l: r["bpb"].get(l))[0] for l in bpb_langs]
+        cells = [_avg(rs, lambda r, l=l: r.bpb.get(l))[0] for l in bpb_langs]
         rel = (f"{100 * (cells[0] / base_bpb['eng_Latn'] - 1):+.2f}%" if cells[0] and base_bpb.get("eng_Latn") else "-")
         lines.append(f"| {method} | " + " | ".join("-" if c is None else f"{c:.4f}" for c in cells) + f" | {rel} |")
     lines += ["", "## Training cost", "", "| method | steps | wall s | tokens/s | peak memory GB |", "|---|---|---|---|---|"]
     for method, rs in results.items():
-        t = [r.get("train") for r in rs if r.get("train")]
+        t = [r.train for r in rs if r.train]
         if t:
-            lines.append(f"| {method} | {t[0]['steps']} | {statistics.mean(x['wall_seconds'] for x in t):.0f} | "
-                         f"{statistics.mean(x['tokens_per_second'] or 0 for x in t):.0f} | {max(x['peak_memory_gb'] or 0 for x in t):.2f} |")
+            lines.append(f"| {method} | {t[0].steps} | {statistics.mean(x.wall_seconds for x in t):.0f} | "
+                         f"{statistics.mean(x.tokens_per_second or 0 for x in t):.0f} | {max(x.peak_memory_gb or 0 for x in t):.2f} |")
     lines += paired_eval_section(plan, results, bpb_langs)
     path = out / "RESULTS.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "results.json").write_text(json.dumps({"plan": plan.to_json(), "machine": machine(), "results": results}, indent=1),
+    (out / "results.json").write_text(json.dumps({"plan": plan.to_json(), "machine": machine(),
+                                                                  "results": {m: [r.to_json() for r in rs] for m, rs in results.items()}}, indent=1),
                                       encoding="utf-8")
     return path
 
@@ -156,11 +119,11 @@ def _iv(d: dict | None, digits: int = 1) -> str:
     return Interval.from_dict(d).format(digits) if d else "-"
 
 
-def paired_eval_section(plan: ComparisonPlan, results: dict[str, list[dict]], bpb_langs: list[str]) -> list[str]:
-    keys = sorted({k for rs in results.values() for r in rs for p in r.get("paired_eval", {}).values() for k in p["icl"]})
+def paired_eval_section(plan: ComparisonPlan, results: dict[str, list[RunFigures]], bpb_langs: list[str]) -> list[str]:
+    keys = sorted({k for rs in results.values() for r in rs for p in r.paired_eval.values() for k in p["icl"]})
     lines = []
     for ref in REFERENCES:
-        rows = [(m, i, r) for m, rs in results.items() for i, r in enumerate(rs) if ref in r.get("paired_eval", {})]
+        rows = [(m, i, r) for m, rs in results.items() for i, r in enumerate(rs) if ref in r.paired_eval]
         if not rows:
             continue
         lines += ["", f"## Paired differences vs {ref} (method - {ref}, 95% bootstrap interval)", "",
@@ -169,7 +132,7 @@ def paired_eval_section(plan: ComparisonPlan, results: dict[str, list[dict]], bp
                   "| method | " + " | ".join(keys) + " | chrF++ en->xx | chrF++ xx->en | chrF++ avg | bpb avg |",
                   "|---" * (len(keys) + 5) + "|"]
         for method, i, r in rows:
-            p = r["paired_eval"][ref]
+            p = r.paired_eval[ref]
             mt_avg = (p["mt"].get("avg") or {}).get("average")
             bpb_avg = (p["bpb"].get("avg") or {}).get("average")
             lines.append(f"| {method} ({_seed(plan, method, i)}) | " + " | ".join(_iv(p["icl"].get(k), 1) for k in keys) +
@@ -177,32 +140,32 @@ def paired_eval_section(plan: ComparisonPlan, results: dict[str, list[dict]], bp
         lines += ["", f"Bits per byte vs {ref} per language:", "",
                   "| method | " + " | ".join(lang.split("_")[0] for lang in bpb_langs) + " |", "|---" * (len(bpb_langs) + 1) + "|"]
         for method, i, r in rows:
-            groups = (r["paired_eval"][ref]["bpb"].get("avg") or {}).get("groups", {})
+            groups = (r.paired_eval[ref]["bpb"].get("avg") or {}).get("groups", {})
             lines.append(f"| {method} ({_seed(plan, method, i)}) | " + " | ".join(_iv(groups.get(lang), 4) for lang in bpb_langs) + " |")
-        if any(r["paired_eval"][ref].get("mt_fidelity") for _, _, r in rows):
+        if any(r.paired_eval[ref].get("mt_fidelity") for _, _, r in rows):
             lines += ["", f"Translation fidelity vs {ref} (off-target and in-source in points; length ratio):", "",
                       "| method | off-target en->xx | off-target xx->en | in source en->xx | length en->xx | length xx->en |",
                       "|---|---|---|---|---|---|"]
             for method, i, r in rows:
-                fid = r["paired_eval"][ref]["mt_fidelity"]
+                fid = r.paired_eval[ref]["mt_fidelity"]
                 ivs = [_iv((fid.get(mtr, {}).get(d) or {}).get("average"), dg) for mtr, d, dg in (
                     ("off_target", "en-xx", 1), ("off_target", "xx-en", 1), ("in_source", "en-xx", 1),
                     ("length_ratio", "en-xx", 2), ("length_ratio", "xx-en", 2))]
                 lines.append(f"| {method} ({_seed(plan, method, i)}) | " + " | ".join(ivs) + " |")
-        if any(r["paired_eval"][ref].get("confusion") for _, _, r in rows):
+        if any(r.paired_eval[ref].get("confusion") for _, _, r in rows):
             lines += ["", f"Instruction following vs {ref}, line-level pass rate, points (mean over languages):", "",
                       "| method | " + " | ".join(FORMS) + " |", "|---" * (len(FORMS) + 1) + "|"]
             for method, i, r in rows:
-                conf = r["paired_eval"][ref]["confusion"]
+                conf = r.paired_eval[ref]["confusion"]
                 lines.append(f"| {method} ({_seed(plan, method, i)}) | " +
                              " | ".join(_iv((conf.get(f) or {}).get("average"), 1) for f in FORMS) + " |")
-        geoms = [g for g in GEOMETRIES if any(g in r["paired_eval"][ref].get("retrieval", {}) for _, _, r in rows)]
+        geoms = [g for g in GEOMETRIES if any(g in r.paired_eval[ref].get("retrieval", {}) for _, _, r in rows)]
         if geoms:
             lines += ["", f"FLORES devtest P@1 vs {ref} at the training layer, points, per geometry (paired over sentences):", "",
                       "| method | " + " | ".join(geoms) + " |", "|---" * (len(geoms) + 1) + "|"]
             for method, i, r in rows:
-                ret = r["paired_eval"][ref].get("retrieval", {})
+                ret = r.paired_eval[ref].get("retrieval", {})
                 lines.append(f"| {method} ({_seed(plan, method, i)}) | " + " | ".join(_iv(ret.get(g), 1) for g in geoms) + " |")
-        notes = [n for _, _, r in rows for n in r["paired_eval"][ref]["notes"]]
+        notes = [n for _, _, r in rows for n in r.paired_eval[ref]["notes"]]
         lines += [""] + [f"- {n}" for n in notes]
     return lines

@@ -10,14 +10,15 @@ from pathlib import Path
 from crossalign.comparison.measure import Measured, measure, train_method
 from crossalign.comparison.paired import add_paired_eval
 from crossalign.comparison.plan import ALIGNED, ComparisonPlan
-from crossalign.comparison.report import collect, write_results
+from crossalign.comparison.figures import RunFigures, collect
+from crossalign.comparison.report import write_results
 from crossalign.comparison.targets import write_targets
 
 
 def run_comparison(plan: ComparisonPlan) -> Path:
     """Run the plan; returns the path of its RESULTS.md."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # training's log, as `crossalign train`
-    results: dict[str, list[dict]] = {}
+    results: dict[str, list[RunFigures]] = {}
     measured: dict[Path, Measured] = {}
     t0 = time.time()
     for method in plan.methods:
