@@ -336,3 +336,20 @@ def test_hub_rows_of_a_task_give_texts_too():
     row = {"sentence": "The _ sat.", "option1": "cat", "option2": "dog", "answer": "2"}
     assert TASKS["xwinograd"].doc_texts(row) == ["The dog sat."]
     assert TASKS["pawsx"].doc_texts({"sentence1": "NS", "sentence2": "Two."}) == ["Two."]
+
+
+def test_a_named_source_is_one_registration(monkeypatch):
+    """A new dataset: its reader and Hub id in data/sources/registry.py; parallel loading and the model card's
+    dataset ids both read that entry."""
+    from crossalign.data.parallel import load_parallel
+    from crossalign.data.sources import hub_id
+    from crossalign.data.sources.base import ParallelCorpus
+    from crossalign.data.sources.registry import SOURCES, NamedSource
+
+    def read(root, targets, pivot, split):
+        return [ParallelCorpus(pivot, t, ["Hello."], [f"hello in {t} ({split or 'default'})"], "mine") for t in targets]
+
+    monkeypatch.setitem(SOURCES, "my_pairs", NamedSource("me/my-pairs", read))
+    [c] = load_parallel("my_pairs", ["swh"])
+    assert c.tgt == ["hello in swh_Latn (default)"] and c.src_lang == "eng_Latn"
+    assert hub_id("my_pairs") == "me/my-pairs" and hub_id("tatoeba_challenge") == "Helsinki-NLP/tatoeba_mt"

@@ -27,7 +27,7 @@ from crossalign.data.sources.instructions import InstructionRecord, read_instruc
 from crossalign.errors import CrossalignError
 
 __all__ = ["Example", "InstructionRecord", "chat_example", "cross_lingual_instructions", "read_instructions",
-           "story_instructions", "translation_instructions"]
+           "load_instructions", "story_instructions", "translation_instructions"]
 
 # The Alpaca-LoRA "prompt_input" template that the AlignX release (ictnlp/AlignX, alpaca.json) uses; the
 # release does not ship its translation data, so the instruction sentence below is ours.
@@ -167,6 +167,24 @@ def chat_example(tokenizer, ex: Example) -> Example:
 # ------------------------------------------------------------------------------------ story instructions
 
 
+def load_instructions(spec: str, root: Path | None, wanted, limit: int | None = None) -> list[InstructionRecord]:
+    """The records of one `data.instructions` spec in the `wanted` languages: a named set (`INSTRUCTION_SOURCES`), or
+    a file, folder or `hub:` dataset (`sources.instructions.read_instructions`). Instruction sets cover other
+    languages than a run's: the overlap is used, the rest never fails."""
+    from crossalign.data.sources import parse_spec
+
+    wanted = set(languages.parse_list(wanted))
+    source, split = parse_spec(spec)
+    if source in INSTRUCTION_SOURCES:
+        return INSTRUCTION_SOURCES[source](root, wanted, split)
+    return [r for r in read_instructions(spec, langs=None, limit=limit) if languages.normalize(r.lang) in wanted]
+
+
+def _stories(root: Path | None, wanted: set, split: str | None) -> list[InstructionRecord]:
+    have = [c for c in languages.parse_list(list(xstorycloze.LANGUAGES)) if c in wanted]
+    return story_instructions(root, langs=have, split=split or "train")
+
+
 def story_instructions(root: Path | None, langs=xstorycloze.LANGUAGES, split: str = "train") -> list[InstructionRecord]:
     """XStoryCloze stories as instructions: "Write the ending of this story." + the four sentences -> the right
     ending. The id is the story id (shared across languages), so `cross_lingual_instructions` can pair them.
@@ -181,3 +199,7 @@ def story_instructions(root: Path | None, langs=xstorycloze.LANGUAGES, split: st
                 "Write the ending of this story.", " ".join(sentences), endings[right - 1], code, story_id
             ))
     return out
+
+
+INSTRUCTION_SOURCES = {"xstorycloze": _stories}
+"""Named instruction sets: name -> reader(root, wanted languages, split or None)."""

@@ -21,7 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from crossalign import languages
-from crossalign.data.sources import flores, hub, tatoeba, user, xstorycloze
+from crossalign.data.sources import flores, hub, tatoeba, user
+from crossalign.data.sources.registry import SOURCES
 from crossalign.data.sources.base import ParallelCorpus, from_multiway, limit_lines, read_line_aligned
 from crossalign.errors import CrossalignError
 
@@ -58,14 +59,8 @@ def load_parallel(
     targets = _targets(langs, pivot)
     source = str(source)
     kind = source.lower()
-    if kind in flores.NAMES:
-        out = flores.parallel(root, targets, pivot, split or "dev")
-    elif kind in ("tatoeba", "tatoeba_challenge"):
-        out = tatoeba.challenge(root, targets, pivot, split)
-    elif kind == "tatoeba_laser":
-        out = tatoeba.laser(root, targets, pivot, split)
-    elif kind == "xstorycloze":
-        out = xstorycloze.parallel(root, targets, pivot, split)
+    if kind in SOURCES:  # a named dataset (data/sources/registry.py)
+        out = SOURCES[kind].parallel(root, targets, pivot, split)
     elif kind.startswith("hub:"):
         out = _hub_parallel(source[4:], targets, pivot, split)
     else:

@@ -35,9 +35,9 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int, root: 
     """Read pairs and instructions (from the local data `root`, None: the Hub), apply the contamination guard
     and the per-language cap, build the instruction examples."""
     from crossalign.data.contamination import drop_contaminated, drop_contaminated_instructions, evaluation_texts
-    from crossalign.data.instructions import cross_lingual_instructions, read_instructions, story_instructions, translation_instructions
+    from crossalign.data.instructions import cross_lingual_instructions, load_instructions, translation_instructions
     from crossalign.data.parallel import load_parallel
-    from crossalign.data.sources import parse_spec, xstorycloze
+    from crossalign.data.sources import parse_spec
     from crossalign.evaluation import tasks  # noqa: F401  registers the tasks' texts with the contamination guard
 
     langs = languages.parse_list(data.languages)
@@ -76,14 +76,7 @@ def build_texts(data: DataConfig, objectives: ObjectiveConfig, seed: int, root: 
         records = []
         wanted = {pivot, *langs}
         for spec in data.instructions:
-            source, split = parse_spec(spec)
-            # Instruction sets cover other languages than ours: use the overlap, never fail on the rest.
-            if source == "xstorycloze":
-                have = [c for c in languages.parse_list(list(xstorycloze.LANGUAGES)) if c in wanted]
-                records += story_instructions(root, langs=have, split=split or "train")
-            else:
-                records += [r for r in read_instructions(spec, langs=None, limit=data.max_instructions_per_language)
-                            if languages.normalize(r.lang) in wanted]
+            records += load_instructions(spec, root, wanted, limit=data.max_instructions_per_language)
         if records and data.exclude_eval_sets and root is not None:
             records, dropped["instructions"] = drop_contaminated_instructions(
                 records, evaluation_texts(root, tuple(data.exclude_eval_sets)))

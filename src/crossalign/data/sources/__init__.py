@@ -42,13 +42,11 @@ def hub_id(spec) -> str | None:
     """The Hub dataset id behind a data spec (parallel or instruction source), local copies included:
     'tatoeba_challenge' -> 'Helsinki-NLP/tatoeba_mt', 'hub:MBZUAI/Bactrian-X:sw' -> 'MBZUAI/Bactrian-X';
     None for a user's own files, which have none (model cards list these ids as `datasets`)."""
-    from crossalign.data.sources import flores, tatoeba, xstorycloze
+    from crossalign.data.sources.registry import SOURCES
 
     source, _ = parse_spec(spec)
     kind = source.lower()
     if kind.startswith("hub:"):
         dataset = source[4:].partition(":")[0]
         return dataset if dataset and not Path(dataset).expanduser().exists() else None
-    known = {**dict.fromkeys(flores.NAMES, flores.FLORES_PLUS), "tatoeba": tatoeba.TATOEBA_MT,
-             "tatoeba_challenge": tatoeba.TATOEBA_MT, "tatoeba_laser": tatoeba.LASER_HUB, "xstorycloze": xstorycloze.HUB}
-    return known.get(kind)
+    return SOURCES[kind].hub if kind in SOURCES else None
