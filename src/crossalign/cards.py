@@ -179,33 +179,16 @@ def _data_section(counts: dict) -> list[str]:
     return lines
 
 
-def training_figures(metrics: dict) -> dict:
-    """Steps, tokens, wall time, the last logged loss of each term, mean tokens/s and peak memory of a stage,
-    from its metrics.json (the Trainer's log history)."""
-    history = [h for h in metrics.get("log_history", []) if "loss" in h]
-    last = history[-1] if history else {}
-    speeds = [h["tokens_per_second"] for h in history if "tokens_per_second" in h]
-    memory = [h["peak_memory_gb"] for h in history if "peak_memory_gb" in h]
-    return {
-        "steps": metrics.get("global_step"),
-        "tokens_seen": last.get("tokens_seen"),
-        "wall_seconds": metrics.get("wall_seconds"),
-        "train_loss": (metrics.get("train") or {}).get("train_loss"),
-        "final_losses": {k[len("loss_"):]: v for k, v in last.items() if k.startswith("loss_")},
-        "final_loss": last.get("loss"),
-        "tokens_per_second": round(sum(speeds) / len(speeds), 1) if speeds else None,
-        "peak_memory_gb": max(memory) if memory else None,
-    }
-
-
 def _training_section(metrics: dict) -> list[str]:
-    f = training_figures(metrics)
-    losses = ", ".join(f"{k} {v:.4g}" for k, v in f["final_losses"].items()) or "not logged"
-    rows = [["optimizer steps", f["steps"]], ["tokens seen", f["tokens_seen"]],
-            ["wall time (s)", f["wall_seconds"]], ["final logged loss (weighted sum)", f["final_loss"]],
-            ["final loss per term", losses], ["mean loss over training", f["train_loss"]],
-            ["tokens/s (mean of logged steps)", f["tokens_per_second"]], ["peak memory (GB)", f["peak_memory_gb"]]]
-    par = metrics.get("parallelism") or {}
+    from crossalign.training.metrics import TrainingFigures
+
+    f = TrainingFigures.from_metrics(metrics)
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in f.final_losses.items()) or "not logged"
+    rows = [["optimizer steps", f.steps], ["tokens seen", f.tokens_seen],
+            ["wall time (s)", f.wall_seconds], ["final logged loss (weighted sum)", f.final_loss],
+            ["final loss per term", losses], ["mean loss over training", f.train_loss],
+            ["tokens/s (mean of logged steps)", f.tokens_per_second], ["peak memory (GB)", f.peak_memory_gb]]
+    par = f.parallelism
     if par:
         rows.append(["parallelism", ", ".join(f"{k}={v}" for k, v in par.items() if k != "fsdp_units")])
     return table(["", ""], [[k, "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else v] for k, v in rows])

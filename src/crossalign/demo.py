@@ -263,15 +263,16 @@ def run(args) -> int:
 
 
 def _report(out: Path, meta: dict, runs: dict, model_dir: Path) -> Path:
-    metrics = runs["train AFP"].read_metrics()
-    meta["layer"] = metrics["layer"]  # resolved, also when it was `auto`
-    auto = metrics.get("resolved_auto", {})
-    meta["layer_chosen_by"] = (f"layer=auto: best FLORES-dev retrieval in the {auto['objectives.layer_geometry']} "
-                               "geometry" if "objectives.layer_geometry" in auto else "--layer")
-    logged = [h for h in metrics["log_history"] if "loss" in h]
-    meta["train"] = {"steps": metrics["global_step"], "wall_seconds": metrics["wall_seconds"],
+    from crossalign.training.metrics import TrainingFigures
+
+    train = TrainingFigures.from_metrics(runs["train AFP"].read_metrics())
+    meta["layer"] = train.layer  # resolved, also when it was `auto`
+    geometry = train.resolved_auto.get("objectives.layer_geometry")
+    meta["layer_chosen_by"] = f"layer=auto: best FLORES-dev retrieval in the {geometry} geometry" if geometry else "--layer"
+    logged = [h for h in train.log_history if "loss" in h]
+    meta["train"] = {"steps": train.steps, "wall_seconds": train.wall_seconds,
                      "first_logged": logged[0] if logged else None, "last_logged": logged[-1] if logged else None,
-                     "data": metrics["data"]}
+                     "data": train.data}
     meta["model_dir"] = str(model_dir)
     meta["wall_minutes"] = (time.time() - meta["started"]) / 60
     (out / DEMO_MARKER).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")

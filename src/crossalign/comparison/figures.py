@@ -4,7 +4,6 @@ the targets and results.json are made of. Fractions stay fractions (0-1); the ta
 from __future__ import annotations
 
 import dataclasses
-import statistics
 from dataclasses import dataclass, field
 
 from crossalign.analysis.result import AnalysisResult
@@ -12,6 +11,7 @@ from crossalign.comparison.measure import Measured, limited
 from crossalign.comparison.paired import MT_FIDELITY, by_file
 from crossalign.comparison.plan import ComparisonPlan
 from crossalign.evaluation.translation import in_direction
+from crossalign.training.metrics import TrainingFigures
 
 
 @dataclass
@@ -32,6 +32,7 @@ class TrainCost:
     steps: int
     wall_seconds: float
     tokens_per_second: float | None
+    """Median over the logged steps."""
     peak_memory_gb: float | None
 
 
@@ -78,7 +79,7 @@ class RunFigures:
         return cls(**d)
 
 
-def collect(plan: ComparisonPlan, m: Measured, train_metrics: dict | None, layer: int) -> RunFigures:
+def collect(plan: ComparisonPlan, m: Measured, train: TrainingFigures | None, layer: int) -> RunFigures:
     ana = AnalysisResult.from_json(m.analysis)
     best = ana.best_layer()
     out = RunFigures(layer=layer, best_layer=best, p_at_1=ana.by_language(layer), p_at_1_best=ana.by_language(best),
@@ -105,9 +106,7 @@ def collect(plan: ComparisonPlan, m: Measured, train_metrics: dict | None, layer
             out.confusion.setdefault(b["metric"], {})[b["protocol"]] = {lang: v["mean"] for lang, v in b["langs"].items()}
     for b in limited(m.bpb.summary, plan.bpb_limit):
         out.bpb = {lang: v["mean"] for lang, v in b["langs"].items()}
-    if train_metrics:
-        logged = [h for h in train_metrics["log_history"] if "tokens_per_second" in h]
-        out.train = TrainCost(steps=train_metrics["global_step"], wall_seconds=train_metrics["wall_seconds"],
-                              tokens_per_second=statistics.median(h["tokens_per_second"] for h in logged) if logged else None,
-                              peak_memory_gb=max((h.get("peak_memory_gb", 0) for h in logged), default=None))
+    if train:
+        out.train = TrainCost(steps=train.steps, wall_seconds=train.wall_seconds,
+                              tokens_per_second=train.tokens_per_second_median, peak_memory_gb=train.peak_memory_gb)
     return out

@@ -17,14 +17,15 @@ from crossalign.evaluation.compare import load_run
 from crossalign.evaluation.evaluator import EvalOptions, EvalRun, evaluate
 from crossalign.models import is_model_folder
 from crossalign.run_dir import RunDir
+from crossalign.training.metrics import TrainingFigures
 
 
 @dataclass
 class Trained:
-    """What training left: the model to measure and the training metrics (None for the base model)."""
+    """What training left: the model to measure and its training figures (None for the base model)."""
 
     model: str
-    metrics: dict | None
+    figures: TrainingFigures | None
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Measured:
 
 def train_method(plan: ComparisonPlan, method: str, seed: int) -> Trained:
     """Train `method`'s -cpu recipe for the plan's steps (nothing for base), resuming an interrupted run; AlignX's
-    two stages share the budget 2:1, as its -cpu recipe does. Metrics of several stages are summed."""
+    two stages share the budget 2:1, as its -cpu recipe does; their figures are combined."""
     if method == "base":
         return Trained(plan.model, None)
     d = plan.run_dir(method, seed) / "train"
@@ -67,11 +68,8 @@ def train_method(plan: ComparisonPlan, method: str, seed: int) -> Trained:
     parts = [RunDir(d).stage(s).read_metrics() for s in (stages or [None])]
     if any(p is None for p in parts):
         raise CrossalignError(f"{d}: training ended without its metrics.json; delete the folder to retrain")
-    m = dict(parts[0])
-    m["global_step"] = sum(x["global_step"] for x in parts)
-    m["wall_seconds"] = sum(x["wall_seconds"] for x in parts)
-    m["log_history"] = [h for x in parts for h in x["log_history"]]
-    return Trained(str(final.model), m)
+    figures = TrainingFigures.combine([TrainingFigures.from_metrics(p) for p in parts])
+    return Trained(str(final.model), figures)
 
 
 def measure(plan: ComparisonPlan, model: str, d: Path) -> Measured:

@@ -26,10 +26,10 @@ def run_comparison(plan: ComparisonPlan) -> Path:
             trained = train_method(plan, method, seed)
             d = plan.run_dir(method, seed)
             measured[d] = measure(plan, trained.model, d)
-            metrics = trained.metrics
-            aligned = plan.family(method) in ALIGNED and metrics and isinstance(metrics.get("layer"), int)
-            layer = metrics["layer"] if aligned else plan.layer  # base/sft: read where the others align
-            results.setdefault(method, []).append(collect(plan, measured[d], metrics, layer))
+            train = trained.figures
+            aligned = plan.family(method) in ALIGNED and train and isinstance(train.layer, int)
+            layer = train.layer if aligned else plan.layer  # base/sft: read where the others align
+            results.setdefault(method, []).append(collect(plan, measured[d], train, layer))
             add_paired_eval(plan, results, measured)
             path = write_results(plan, results)  # after every run, so partial results are readable
             write_targets(plan, results)
