@@ -19,6 +19,8 @@ def test_demo_tiny_mode_writes_the_report(tmp_path, tiny_gemma_dir, shared_data)
     report = (out / "REPORT.md").read_text()
     assert "FLORES dev bitext retrieval" in report and "| swh_Latn |" in report
     assert "| language | raw | centered | global | per-language |" in report and "paired 95% interval" in report
+    mean = next(ln for ln in report.splitlines() if ln.startswith("| **mean** |"))
+    assert mean.count(" -> ") == 4 and mean.count("[") == 4  # every geometry's change with its paired interval
     assert "xcopa" in report and "xstorycloze" in report and "| xcopa | **average** |" in report
     assert "## Translation: what a user gets" in report
     assert "| eng-swh |" in report and "| swh-eng |" in report and "off-target %" in report

@@ -154,13 +154,12 @@ def translation_table(base_path: Path, aligned_path: Path) -> list[str]:
 
 def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: list[str]) -> list[str]:
     """FLORES dev P@1 at the training layer in each geometry: base, aligned, change with its paired interval."""
-    from crossalign.analysis.result import AnalysisResult
-    from crossalign.bootstrap import MARKER_NOTE, Interval
+    from crossalign.analysis.result import AnalysisComparison, AnalysisResult
+    from crossalign.bootstrap import MARKER_NOTE
 
-    rb, ra = AnalysisResult.from_json(base), AnalysisResult.from_json(aligned)
-    rd = next(d for d in delta["delta"] if d["layer"] == layer)
-    geoms = delta.get("geometries") or ["raw"]
-    stats = (base.get("statistics") or {}).get("source")
+    rb, ra, change = AnalysisResult.from_json(base), AnalysisResult.from_json(aligned), AnalysisComparison.from_json(delta)
+    geoms = change.geometries
+    stats = rb.statistics_source
     lines = [f"## Alignment: FLORES dev bitext retrieval P@1 at layer {layer} (%, both directions averaged)", "",
              "Each cell: base -> aligned, change [paired 95% interval]. `raw` is the papers' cosine; `global` and "
              "`per-language` standardize the vectors first (rogue dimensions; language offsets too), with statistics "
@@ -169,12 +168,9 @@ def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: l
 
     def cell(g, lang):
         b, a = (r.mean(layer, g) if lang is None else r.by_language(layer, g)[lang] for r in (rb, ra))
-        iv = rd["geometries"][g].get("p_at_1_interval")
-        change = f"{100 * (a - b):+.1f}"
-        if iv:
-            d = iv["average"] if lang is None else iv["groups"][lang]
-            change = Interval.from_dict(d).scaled(100).format()
-        return f"{_fmt(b)} -> {_fmt(a)}, {change}"
+        iv = change.interval(layer, g, lang)
+        moved = f"{100 * (a - b):+.1f}" if iv is None else iv.scaled(100).format()
+        return f"{_fmt(b)} -> {_fmt(a)}, {moved}"
 
     for lang in langs:
         lines.append(f"| {lang} | " + " | ".join(cell(g, lang) for g in geoms) + " |")
