@@ -23,6 +23,7 @@ from crossalign.evaluation.compare import load_run, paired_groups
 from crossalign.evaluation.metrics import metric
 from crossalign.evaluation.translation import direction_groups
 from crossalign.run_dir import RunDir
+from crossalign.training.metrics import TrainingFigures
 
 MT = ("chrf", "off_target", "in_source", "length_ratio")
 GEOMETRIES = ("raw", "global", "per-language")
@@ -35,8 +36,9 @@ def point(out: Path, name: str, step: int) -> Path:
 def training_layer(d: Path, step: int) -> int:
     """The layer a configuration trained (its run's metrics.json; `--schedule separate` or shared)."""
     for run in (d / f"train-{step}", d / "train"):
-        if RunDir(run).stage().metrics.is_file():
-            return int(json.loads(RunDir(run).stage().metrics.read_text(encoding="utf-8"))["layer"])
+        metrics = RunDir(run).stage().read_metrics()
+        if metrics is not None:
+            return int(TrainingFigures.from_metrics(metrics).layer)
     sys.exit(f"{d}: no training metrics.json (train-{step}/ or train/)")
 
 

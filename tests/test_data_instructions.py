@@ -155,6 +155,25 @@ def test_story_instructions_real(shared_data):
         story_instructions(shared_data, langs=["th"])
 
 
+def test_story_continuations_are_multi_sentence_answers_in_another_language(shared_data):
+    from crossalign.data.instructions import INSTRUCTION_SOURCES, instruction_hub_id, load_instructions, story_continuations
+
+    stories = story_continuations(shared_data, langs=["en", "sw", "zh"])
+    en, zh = ([r for r in stories if r.lang == code] for code in ("eng_Latn", "zho_Hans"))
+    assert len(en) == 360 and en[0].instruction == "Continue this story."
+    assert en[0].input == "Rick grew up in a troubled household." and en[0].output.endswith("He is happy now.")
+    assert en[0].output.count(". ") >= 3 and " " not in zh[0].output.strip()[:20]  # 4 sentences; Chinese joined without spaces
+    exs = cross_lingual_instructions(stories, p_switch=1.0)
+    assert exs[0].prompt.endswith(" Answer in Swahili:") or exs[0].prompt.endswith(" Answer in Chinese:")
+    assert len(exs[0].response.split()) > 2 * len(en[0].input.split()) or exs[0].tgt_lang == "zho_Hans"
+    # a named set: read through the registry for the wanted languages only, its Hub id on the model card
+    got = load_instructions("xstorycloze_continue", shared_data, ["swh", "tha"])
+    assert {r.lang for r in got} == {"swh_Latn"} and len(got) == 360
+    assert instruction_hub_id("xstorycloze_continue") == instruction_hub_id("xstorycloze") == INSTRUCTION_SOURCES["xstorycloze"].hub
+    with pytest.raises(CrossalignError, match="evaluation split"):
+        load_instructions("xstorycloze_continue:eval", shared_data, ["swh"])
+
+
 def test_translation_join_makes_multi_sentence_instructions():
     from crossalign.data.instructions import translation_instructions
     from crossalign.data.sources.base import ParallelCorpus

@@ -262,10 +262,12 @@ def card_data(cfg, stages: list, kind: str, license_: str | None):
     from huggingface_hub import ModelCardData
 
     from crossalign import languages
+    from crossalign.data.instructions import instruction_hub_id
     from crossalign.data.sources import hub_id
 
     langs = [_iso(c) for s in stages for c in [languages.normalize(s.data.pivot), *languages.parse_list(s.data.languages)]]
-    datasets = [hub_id(spec) for s in stages for spec in [*s.data.parallel, *s.data.instructions]]
+    datasets = [hub_id(spec) for s in stages for spec in s.data.parallel]
+    datasets += [instruction_hub_id(spec) for s in stages for spec in s.data.instructions]
     tags = ["crossalign", cfg.recipe, method(cfg), *(["lora"] if stages[-1].model.lora else [])]
     return ModelCardData(base_model=base_model_id(cfg.model.name), library_name=KINDS[kind],
                          pipeline_tag="text-generation", tags=list(dict.fromkeys(tags)),

@@ -1,6 +1,6 @@
 """Instruction data as text: AFP cross-lingual instructions over general instruction records (Alpaca /
 Bactrian-X, read by `crossalign.data.sources.instructions`), translation instructions (AFP and AlignX
-templates) and XStoryCloze story instructions.
+templates) and XStoryCloze story instructions (the ending, or the whole continuation: `INSTRUCTION_SOURCES`).
 
 Everything here produces text; `crossalign.data.tokenize` turns an `Example` into token ids and masks.
 With `data.chat_template`, `chat_example` renders an example as a user turn and an assistant turn.
@@ -18,6 +18,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 
 from crossalign import languages
 from crossalign.chat import TRAINING_FIX, render_turns
@@ -27,7 +28,8 @@ from crossalign.data.sources.instructions import InstructionRecord, read_instruc
 from crossalign.errors import CrossalignError
 
 __all__ = ["Example", "InstructionRecord", "chat_example", "cross_lingual_instructions", "read_instructions",
-           "load_instructions", "story_instructions", "translation_instructions"]
+           "instruction_hub_id", "load_instructions", "story_continuations", "story_instructions",
+           "translation_instructions"]
 
 # The Alpaca-LoRA "prompt_input" template that the AlignX release (ictnlp/AlignX, alpaca.json) uses; the
 # release does not ship its translation data, so the instruction sentence below is ours.
@@ -176,13 +178,16 @@ def load_instructions(spec: str, root: Path | None, wanted, limit: int | None = 
     wanted = set(languages.parse_list(wanted))
     source, split = parse_spec(spec)
     if source in INSTRUCTION_SOURCES:
-        return INSTRUCTION_SOURCES[source](root, wanted, split)
+        return INSTRUCTION_SOURCES[source].read(root, wanted, split)
     return [r for r in read_instructions(spec, langs=None, limit=limit) if languages.normalize(r.lang) in wanted]
 
 
-def _stories(root: Path | None, wanted: set, split: str | None) -> list[InstructionRecord]:
-    have = [c for c in languages.parse_list(list(xstorycloze.LANGUAGES)) if c in wanted]
-    return story_instructions(root, langs=have, split=split or "train")
+def _stories(read):
+    """A story-based reader on the XStoryCloze languages among the wanted ones (train split by default)."""
+    def reader(root: Path | None, wanted: set, split: str | None) -> list[InstructionRecord]:
+        have = [c for c in languages.parse_list(list(xstorycloze.LANGUAGES)) if c in wanted]
+        return read(root, langs=have, split=split or "train")
+    return reader
 
 
 def story_instructions(root: Path | None, langs=xstorycloze.LANGUAGES, split: str = "train") -> list[InstructionRecord]:
@@ -201,5 +206,41 @@ def story_instructions(root: Path | None, langs=xstorycloze.LANGUAGES, split: st
     return out
 
 
-INSTRUCTION_SOURCES = {"xstorycloze": _stories}
-"""Named instruction sets: name -> reader(root, wanted languages, split or None)."""
+def story_continuations(root: Path | None, langs=xstorycloze.LANGUAGES, split: str = "train") -> list[InstructionRecord]:
+    """XStoryCloze stories as multi-sentence answers: "Continue this story." + the first sentence -> the other three
+    and the right ending (~40 words, a FLORES sentence's length twice over). The story id is shared across
+    languages, so `cross_lingual_instructions` asks for the continuation in another language ("Answer in
+    {Language}:") with an answer as long as the ones a user wants, unlike the one-sentence endings.
+
+    Only the train split is allowed: eval is the reported test set."""
+    xstorycloze.check_train(split, "train only on split='train'")
+    out = []
+    for code in languages.parse_list(langs):
+        glue = "" if code.split("_")[1] in _UNSPACED else " "
+        for story_id, sentences, endings, right in xstorycloze.stories(root, code, split):
+            out.append(InstructionRecord("Continue this story.", sentences[0],
+                                         glue.join([*sentences[1:], endings[right - 1]]), code, story_id))
+    return out
+
+
+@dataclass(frozen=True)
+class InstructionSource:
+    read: Callable[[Optional[Path], set, Optional[str]], list[InstructionRecord]]
+    """(local data folder or None for the Hub, wanted languages, split or None) -> records."""
+    hub: str
+    """The Hub dataset it comes from (model cards list it)."""
+
+
+INSTRUCTION_SOURCES: dict[str, InstructionSource] = {
+    "xstorycloze": InstructionSource(_stories(story_instructions), xstorycloze.HUB),
+    "xstorycloze_continue": InstructionSource(_stories(story_continuations), xstorycloze.HUB),
+}
+"""Named instruction sets (a new one: its reader and one entry here)."""
+
+
+def instruction_hub_id(spec: str) -> str | None:
+    """The Hub dataset behind a `data.instructions` spec (None for a user's own files)."""
+    from crossalign.data.sources import hub_id, parse_spec
+
+    source, _ = parse_spec(spec)
+    return INSTRUCTION_SOURCES[source].hub if source in INSTRUCTION_SOURCES else hub_id(spec)

@@ -70,7 +70,8 @@ class DataConfig:
     exclude_eval_sets: list[str] = field(default_factory=lambda: list(EVALUATION_SETS))
     """Contamination guard: pairs whose either side occurs in these evaluation sets are dropped (and counted)."""
     instructions: list[str] = field(default_factory=list)
-    """Instruction sources (Alpaca/Bactrian-X files, hub:MBZUAI/Bactrian-X, `xstorycloze:train`)."""
+    """Instruction sources (Alpaca/Bactrian-X files, hub:MBZUAI/Bactrian-X, `xstorycloze` (story endings),
+    `xstorycloze_continue` (whole continuations), each optionally `:train`)."""
     max_instructions_per_language: int | None = None
     cross_lingual_p: float = 0.5
     """Probability that an instruction's answer language differs from its own (AFP's CIT); 0 = plain multilingual SFT."""
