@@ -29,6 +29,11 @@ def test_demo_tiny_mode_writes_the_report(tmp_path, tiny_gemma_dir, shared_data)
     assert (out / "analysis-compare").is_dir() and any((out / "analysis-compare").glob("*.png"))
     meta = json.loads((out / "demo.json").read_text())
     assert meta["layer"] == 1 and len(meta["commands"]) == 4 and "Layer 1 was set by --layer." in report
+    # the report rebuilds from the folder's files alone, figure for figure (what docs/demo commits)
+    (out / "REPORT.md").unlink()
+    assert main(["demo", "--output", str(out), "--report-only"]) == 0
+    assert (out / "REPORT.md").read_text() == report
+    assert main(["demo", "--output", str(tmp_path / "nowhere"), "--report-only"]) == 2
     # a second demo into the same folder needs --overwrite, which replaces only a demo folder
     assert main(argv) == 2
     auto = [("auto" if a == "1" and argv[i - 1] == "--layer" else a) for i, a in enumerate(argv)]

@@ -57,6 +57,8 @@ def add_arguments(p) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="extra recipe override, repeatable (e.g. --set training.per_device_train_batch_size=8)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo report in --output")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild REPORT.md of the finished demo in --output from its files (nothing runs again)")
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
@@ -178,14 +180,14 @@ def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: l
     return lines
 
 
-def write_report(out: Path, meta: dict, runs: dict) -> Path:
-    """REPORT.md from the steps' results (`runs`: step name -> what its function returned)."""
-    base, aligned = runs["analyse base"].result, runs["analyse aligned"].result
+def write_report(out: Path, meta: dict, base: dict, aligned: dict, delta: dict) -> Path:
+    """REPORT.md from the steps' results: the two analyses and their comparison, and the evaluations in
+    out/eval-base/ and out/eval-aligned/ (each change paired through their predictions files)."""
     layer = meta["layer"]
     lines = [f"# crossalign demo: {meta['model']} aligned with {meta['recipe']}", "",
              f"Ran {time.strftime('%Y-%m-%d %H:%M', time.gmtime(meta['started']))} UTC in {meta['wall_minutes']:.1f} min. "
              f"Trained model: `{meta['model_dir']}` (a plain transformers folder).", ""]
-    lines += alignment_table(base, aligned, runs["compare"].compare, layer, meta["langs"])
+    lines += alignment_table(base, aligned, delta, layer, meta["langs"])
     if meta.get("layer_chosen_by"):
         lines += ["", f"Layer {layer} was set by {meta['layer_chosen_by']}."]
     lines += ["", "![retrieval before/after](analysis-compare/compare_heatmap.png)", "",
@@ -194,8 +196,8 @@ def write_report(out: Path, meta: dict, runs: dict) -> Path:
               "## Cross-lingual 0-shot accuracy (%, English demonstrations and template)", "",
               "| task | language | base | aligned | change [paired 95% interval] |", "|---|---|---|---|---|"]
     for task in EVAL_LANGS:
-        lines += icl_rows(task, runs["evaluate base"][task].path, runs["evaluate aligned"][task].path)
-    lines += [""] + translation_table(runs["evaluate base"]["flores"].path, runs["evaluate aligned"]["flores"].path)
+        lines += icl_rows(task, out / "eval-base" / f"{task}.json", out / "eval-aligned" / f"{task}.json")
+    lines += [""] + translation_table(out / "eval-base" / "flores.json", out / "eval-aligned" / "flores.json")
     train = meta.get("train", {})
     lines += ["", "## Training", "", "```json", json.dumps(train, indent=2), "```", "",
               "Everything above was produced by public commands; rerun any step with the commands in `demo.json`."]
@@ -206,6 +208,10 @@ def write_report(out: Path, meta: dict, runs: dict) -> Path:
 
 def run(args) -> int:
     import logging
+
+    if args.report_only:
+        print(f"report: {report_from_files(Path(args.output))}")
+        return 0
 
     from tqdm.auto import tqdm
 
@@ -272,4 +278,23 @@ def _report(out: Path, meta: dict, runs: dict, model_dir: Path) -> Path:
     meta["model_dir"] = str(model_dir)
     meta["wall_minutes"] = (time.time() - meta["started"]) / 60
     (out / DEMO_MARKER).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-    return write_report(out, meta, runs)
+    return write_report(out, meta, runs["analyse base"].result, runs["analyse aligned"].result, runs["compare"].compare)
+
+
+def report_from_files(out: Path) -> Path:
+    """REPORT.md rebuilt from a finished demo folder's files alone (`crossalign demo --report-only`): demo.json, the
+    analyses, their comparison and the evaluations' results and predictions; nothing is loaded or run again."""
+    from crossalign.analysis.report import load_result
+
+    marker = out / DEMO_MARKER
+    if not marker.is_file():
+        raise CrossalignError(f"{out} holds no crossalign demo ({DEMO_MARKER} missing); give the --output of a finished demo")
+    meta = json.loads(marker.read_text(encoding="utf-8"))
+    needed = [out / "analysis-base" / "analysis.json", out / "analysis-aligned" / "analysis.json",
+              out / "analysis-compare" / "compare.json",
+              *(out / side / f"{task}.json" for side in ("eval-base", "eval-aligned") for task in [*EVAL_LANGS, "flores"])]
+    missing = [str(p.relative_to(out)) for p in needed if not p.is_file()]
+    if missing or "wall_minutes" not in meta:
+        raise CrossalignError(f"{out}: the demo did not finish ({', '.join(missing) or 'no report step'} missing); run it again")
+    delta = json.loads((out / "analysis-compare" / "compare.json").read_text(encoding="utf-8"))
+    return write_report(out, meta, load_result(out / "analysis-base"), load_result(out / "analysis-aligned"), delta)
