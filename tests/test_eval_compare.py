@@ -54,7 +54,7 @@ def test_identical_runs_give_a_zero_interval_and_no_marker(tmp_path):
     a = _icl(tmp_path / "a.json", correct)
     b = _icl(tmp_path / "b.json", correct)
     (blk,) = compare(load_run(a), load_run(b), ["acc"])
-    iv = blk["intervals"]
+    iv = blk.intervals
     for i in [*iv.groups.values(), iv.average]:
         assert (i.delta, i.low, i.high) == (0.0, 0.0, 0.0) and not i.excludes_zero and i.resamples == 1000
     text = render([blk], "a", "b")
@@ -66,7 +66,7 @@ def test_a_planted_ten_point_gain_on_500_items_is_marked(tmp_path):
     xb = {lang: _flip(xs, 50) for lang, xs in xa.items()}  # +50 right of 500 = +10 points, same items
     a, b = _icl(tmp_path / "a.json", xa), _icl(tmp_path / "b.json", xb)
     (blk,) = compare(load_run(a), load_run(b), ["acc"])
-    iv = blk["intervals"]
+    iv = blk.intervals
     assert iv.average.delta == pytest.approx(10.0) and iv.average.excludes_zero
     assert 5 < iv.average.low < 10 < iv.average.high < 15
     assert all(g.excludes_zero and g.low > 0 for g in iv.groups.values())
@@ -75,7 +75,7 @@ def test_a_planted_ten_point_gain_on_500_items_is_marked(tmp_path):
     # a difference that is noise (10 flipped each way) keeps 0 inside
     xc = {lang: [1 - x if i in set(range(0, 40, 2)) else x for i, x in enumerate(xs)] for lang, xs in xa.items()}
     (blk,) = compare(load_run(a), load_run(_icl(tmp_path / "c.json", xc)), ["acc"])
-    assert not blk["intervals"].average.excludes_zero
+    assert not blk.intervals.average.excludes_zero
 
 
 def test_cli_same_seed_same_output_and_json_matches_markdown(tmp_path, capsys):
@@ -106,7 +106,7 @@ def test_seeds_are_averaged_per_item(tmp_path):
     assert iv.groups["sw"].delta == pytest.approx(10.0) and iv.groups["sw"].n == 100
     c = _icl(tmp_path / "c.json", {"sw": _flip(xa["sw"], 10)}, seeds=(0,))
     (blk,) = compare(load_run(a), load_run(c), ["acc"])
-    assert blk["intervals"] is None and "seeds" in blk["note"]
+    assert blk.intervals is None and "seeds" in blk.note
 
 
 def test_runs_that_scored_different_items_are_refused(tmp_path, capsys):
@@ -190,14 +190,14 @@ def test_translation_intervals_recompute_the_corpus_score(tmp_path):
     hyps_b = [r if rng.random() < 0.5 else h for r, h in zip(refs, hyps_a)]  # B copies the reference half the time
     a, sa = _mt(tmp_path / "a.json", refs, hyps_a)
     b, sb = _mt(tmp_path / "b.json", refs, hyps_b)
-    blocks = {blk["metric"]: blk for blk in compare(load_run(a), load_run(b), ["chrf", "bleu"])}
-    chrf = blocks["chrf"]["intervals"].groups["eng_Latn-swh_Latn"]
+    blocks = {blk.metric: blk for blk in compare(load_run(a), load_run(b), ["chrf", "bleu"])}
+    chrf = blocks["chrf"].intervals.groups["eng_Latn-swh_Latn"]
     want = sacrebleu.corpus_chrf(hyps_b, [refs], word_order=2).score - sacrebleu.corpus_chrf(hyps_a, [refs], word_order=2).score
     assert chrf.delta == pytest.approx(want, abs=1e-9) and chrf.delta == pytest.approx(sb["chrf"] - sa["chrf"], abs=1e-9)
     assert chrf.excludes_zero and chrf.low > 0 and chrf.n == 120
-    if blocks["bleu"]["intervals"] is not None:  # None only if the stored tokenizer cannot be rebuilt offline
-        assert blocks["bleu"]["intervals"].average.delta == pytest.approx(sb["bleu"] - sa["bleu"], abs=1e-9)
-    same = compare(load_run(a), load_run(a), ["chrf"])[0]["intervals"].average
+    if blocks["bleu"].intervals is not None:  # None only if the stored tokenizer cannot be rebuilt offline
+        assert blocks["bleu"].intervals.average.delta == pytest.approx(sb["bleu"] - sa["bleu"], abs=1e-9)
+    same = compare(load_run(a), load_run(a), ["chrf"])[0].intervals.average
     assert (same.low, same.high) == (0.0, 0.0)
 
 
@@ -224,12 +224,12 @@ def test_bits_per_byte_is_recomputed_as_a_ratio_and_old_records_pair_by_position
     a = _bpb(tmp_path / "a.json", base, with_ids=False)  # written before predictions carried ids
     b = _bpb(tmp_path / "b.json", worse)
     (blk,) = compare(load_run(a), load_run(b), ["bits_per_byte"])
-    iv = blk["intervals"]
+    iv = blk.intervals
     for lang, s in base.items():
         bpb_a = -sum(lp for lp, _ in s) / math.log(2) / sum(n for _, n in s)
         assert iv.groups[lang].delta == pytest.approx(0.03 * bpb_a, rel=1e-9)  # corpus ratio, not a mean of ratios
         assert iv.groups[lang].excludes_zero and iv.groups[lang].low > 0
-    assert iv.average.delta == pytest.approx(blk["avg"][2], rel=1e-9)
+    assert iv.average.delta == pytest.approx(blk.avg[2], rel=1e-9)
     text = render([blk], "a", "b")
     assert "bits per byte" in text and "| **avg** |" in text and "]*" in text
     js = to_json([blk], load_run(a), load_run(b))

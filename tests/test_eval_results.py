@@ -120,9 +120,9 @@ def test_compare_deltas(tmp_path):
     better = {k: {**r, "metrics": {m: v + 0.1 for m, v in r["metrics"].items()}} for k, r in CELLS.items()}
     b = _fill(tmp_path / "b.json", {**better, "xcopa|ht|0|0": _record("xcopa", "ht", 0, 0, 0.9)})
     blocks = compare(load_results(a.path), load_results(b.path), ["acc"])
-    zero = next(x for x in blocks if x["shots"] == 0)
-    assert [r[0] for r in zero["rows"]] == ["sw", "et"]  # ht only in B: left out of the average
-    assert all(r[3] == pytest.approx(10.0) for r in zero["rows"]) and zero["avg"][2] == pytest.approx(10.0)
+    zero = next(x for x in blocks if x.shots == 0)
+    assert [r[0] for r in zero.rows] == ["sw", "et"]  # ht only in B: left out of the average
+    assert all(r[3] == pytest.approx(10.0) for r in zero.rows) and zero.avg[2] == pytest.approx(10.0)
     text = render(blocks, "a", "b")
     assert "| **avg** | 55.0 | 65.0 | +10.0 |" in text
     with pytest.raises(CrossalignError, match="not found"):

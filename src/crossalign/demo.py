@@ -112,10 +112,10 @@ def icl_rows(task: str, base_path: Path, aligned_path: Path) -> list[str]:
 
     rows = []
     for blk in compare(load_run(base_path), load_run(aligned_path), ["acc"]):  # in points
-        iv = blk["intervals"]
-        for lang, x, y, d in blk["rows"]:
+        iv = blk.intervals
+        for lang, x, y, d in blk.rows:
             rows.append(f"| {task} | {lang} | {x:.1f} | {y:.1f} | {iv.groups[lang].format() if iv else f'{d:+.1f}'} |")
-        x, y, d = blk["avg"]
+        x, y, d = blk.avg
         rows.append(f"| {task} | **average** | {x:.1f} | {y:.1f} | {iv.average.format() if iv else f'{d:+.1f}'} |")
     return rows
 
@@ -125,7 +125,7 @@ def translation_table(base_path: Path, aligned_path: Path) -> list[str]:
     paired 95% interval, then what they mean in plain words."""
     from crossalign.evaluation.compare import compare, load_run
 
-    blocks = {b["metric"]: b for b in compare(load_run(base_path), load_run(aligned_path), list(FIDELITY))}
+    blocks = {b.metric: b for b in compare(load_run(base_path), load_run(aligned_path), list(FIDELITY))}
     chrf = blocks["chrf"]
     n = next(iter(load_run(base_path).data["cells"].values()))["n"]
     lines = [f"## Translation: what a user gets (FLORES devtest, first {n} sentences per direction, {MT_SHOTS}-shot)", "",
@@ -134,23 +134,23 @@ def translation_table(base_path: Path, aligned_path: Path) -> list[str]:
              "base -> aligned, change [paired 95% interval].", "",
              "| direction | " + " | ".join(("chrF++", "off-target %", "in source %", "empty %", "length")) + " |",
              "|---" * (len(FIDELITY) + 1) + "|"]
-    for i, (direction, *_rest) in enumerate(chrf["rows"]):
+    for i, (direction, *_rest) in enumerate(chrf.rows):
         cells = []
         for m in FIDELITY:
             blk = blocks[m]
-            _, x, y, d = blk["rows"][i]
-            iv = blk["intervals"]
+            _, x, y, d = blk.rows[i]
+            iv = blk.intervals
             change = iv.groups[direction].format(2 if m == "length_ratio" else 1) if iv else f"{d:+.2f}"
             cells.append(f"{x:.{2 if m == 'length_ratio' else 1}f} -> {y:.{2 if m == 'length_ratio' else 1}f}, {change}")
         lines.append(f"| {direction.replace('_Latn', '').replace('_', ' ')} | " + " | ".join(cells) + " |")
     lines += ["", "In plain words:"]
-    for i, (direction, *_rest) in enumerate(chrf["rows"]):
+    for i, (direction, *_rest) in enumerate(chrf.rows):
         src, tgt = (languages.name(c) for c in direction.split("-"))
-        off = blocks["off_target"]["rows"][i]
-        length = blocks["length_ratio"]["rows"][i]
+        off = blocks["off_target"].rows[i]
+        length = blocks["length_ratio"].rows[i]
         lines.append(f"- {src} -> {tgt}: the aligned model writes {tgt} in {100 - off[2]:.0f}% of its outputs (base "
                      f"{100 - off[1]:.0f}%), at {length[2]:.2f} of the reference's length (base {length[1]:.2f}); chrF++ "
-                     f"{chrf['rows'][i][1]:.1f} -> {chrf['rows'][i][2]:.1f}.")
+                     f"{chrf.rows[i][1]:.1f} -> {chrf.rows[i][2]:.1f}.")
     return lines
 
 

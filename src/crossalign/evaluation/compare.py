@@ -310,10 +310,30 @@ def _paired_corpus(ga, gb, scorers, metric, resamples, seed, confidence) -> Pair
 # ----------------------------------------------------------------------------------------- the comparison
 
 
-def compare(a, b, metrics: list[str], resamples: int = RESAMPLES, seed: int = SEED) -> list[dict]:
-    """[{block keys, 'rows': [(lang, a, b, delta)], 'avg': (a, b, delta), 'intervals': PairedResult | None,
-    'note': why there is no interval, or None}] for blocks found in both. `a`, `b`: `Run`s (intervals) or
-    results dicts (deltas only)."""
+@dataclass
+class CompareBlock:
+    """One results block (task, split, protocol, shots, metric) of A and B side by side, in the metric's display
+    units (shares in points): each language's and the average's A, B and B - A, with the paired intervals."""
+
+    task: str
+    split: str
+    protocol: str
+    shots: int
+    metric: str
+    rows: list[tuple[str, float, float, float]]
+    """(language, A, B, B - A) per language both runs have."""
+    avg: tuple[float, float, float]
+    intervals: PairedResult | None = None
+    note: str | None = None
+    """Why there is no interval, or what was left out of the average."""
+
+    def row(self, lang: str) -> tuple[float, float, float]:
+        """(A, B, B - A) of one language."""
+        return next((x, y, d) for name, x, y, d in self.rows if name == lang)
+
+
+def compare(a, b, metrics: list[str], resamples: int = RESAMPLES, seed: int = SEED) -> list[CompareBlock]:
+    """The blocks found in both runs, for `metrics`. `a`, `b`: `Run`s (intervals) or results dicts (deltas only)."""
     a, b = _as_run(a), _as_run(b)
     index = {(s["task"], s["split"], s["protocol"], s["shots"], s["metric"]): s for s in b.data["summary"]}
     out = []
@@ -344,9 +364,8 @@ def compare(a, b, metrics: list[str], resamples: int = RESAMPLES, seed: int = SE
             few = min(i.n for i in intervals.groups.values())
             if few < FEW_ITEMS:
                 notes.append(f"only {few} items in a language: a bootstrap interval from so few items is not reliable")
-        out.append({"task": key[0], "split": key[1], "protocol": key[2], "shots": key[3], "metric": key[4],
-                    "rows": rows, "avg": (avg_a, avg_b, avg_b - avg_a), "intervals": intervals,
-                    "note": "; ".join(notes) or None})
+        out.append(CompareBlock(*key, rows=rows, avg=(avg_a, avg_b, avg_b - avg_a), intervals=intervals,
+                                note="; ".join(notes) or None))
     return out
 
 
@@ -355,21 +374,21 @@ def _cell(metric: str, d: float, interval: Interval | None) -> str:
     return interval.format(digits) if interval is not None else f"{d:+.{digits}f}"
 
 
-def render(blocks: list[dict], name_a: str, name_b: str, resamples: int = RESAMPLES, seed: int = SEED) -> str:
+def render(blocks: list[CompareBlock], name_a: str, name_b: str, resamples: int = RESAMPLES, seed: int = SEED) -> str:
     lines = []
     for blk in blocks:
-        m, iv = blk["metric"], blk.get("intervals")
+        m, iv = blk.metric, blk.intervals
         f = f"{{:.{_digits(m)}f}}"
         head = "B - A [95% CI]" if iv is not None else "B - A"
-        lines += [f"## {blk['task']} · {blk['protocol']} · {blk['shots']}-shot · {blk['split']} · {m}", "",
+        lines += [f"## {blk.task} · {blk.protocol} · {blk.shots}-shot · {blk.split} · {m}", "",
                   f"| lang | A | B | {head} |", "|---|---|---|---|"]
-        for lang, x, y, d in blk["rows"]:
+        for lang, x, y, d in blk.rows:
             lines.append(f"| {lang} | {f.format(x)} | {f.format(y)} | {_cell(m, d, iv.groups[lang] if iv else None)} |")
-        x, y, d = blk["avg"]
+        x, y, d = blk.avg
         lines += [f"| **avg** | {f.format(x)} | {f.format(y)} | {_cell(m, d, iv.average if iv else None)} |", ""]
-        if blk.get("note"):
-            lines += [f"Note: {blk['note']}.", ""]
-    if not any(blk.get("intervals") for blk in blocks):
+        if blk.note:
+            lines += [f"Note: {blk.note}.", ""]
+    if not any(blk.intervals for blk in blocks):
         return f"A = {name_a}\nB = {name_b}\n\n" + "\n".join(lines) + "No intervals (see the notes).\n"
     foot = (f"{MARKER_NOTE}: paired bootstrap over items ({resamples} resamples, seed {seed}), both models scored on "
             "the same resample; accuracy and shares in points, chrF++/BLEU recomputed on each resample, bits per byte = "
@@ -379,18 +398,18 @@ def render(blocks: list[dict], name_a: str, name_b: str, resamples: int = RESAMP
     return f"A = {name_a}\nB = {name_b}\n\n" + "\n".join(lines) + "\n" + foot + "\n"
 
 
-def to_json(blocks: list[dict], a: Run, b: Run, resamples: int = RESAMPLES, seed: int = SEED) -> dict:
+def to_json(blocks: list[CompareBlock], a: Run, b: Run, resamples: int = RESAMPLES, seed: int = SEED) -> dict:
     out = []
     for blk in blocks:
-        iv = blk.get("intervals")
+        iv = blk.intervals
         out.append({
-            **{k: blk[k] for k in ("task", "split", "protocol", "shots", "metric")},
-            "units": metric_info(blk["metric"]).units,
+            "task": blk.task, "split": blk.split, "protocol": blk.protocol, "shots": blk.shots, "metric": blk.metric,
+            "units": metric_info(blk.metric).units,
             "langs": {lang: {"a": x, "b": y, "delta": d, "interval": iv.groups[lang].to_dict() if iv else None}
-                      for lang, x, y, d in blk["rows"]},
-            "average": {"a": blk["avg"][0], "b": blk["avg"][1], "delta": blk["avg"][2],
+                      for lang, x, y, d in blk.rows},
+            "average": {"a": blk.avg[0], "b": blk.avg[1], "delta": blk.avg[2],
                         "interval": iv.average.to_dict() if iv else None},
-            "note": blk.get("note"),
+            "note": blk.note,
         })
     return {"a": {"path": str(a.path), "model": a.model}, "b": {"path": str(b.path), "model": b.model},
             "delta": "B - A", "resamples": resamples, "seed": seed, "confidence": CONFIDENCE,
@@ -420,7 +439,7 @@ def paired_groups(a: Run, b: Run, metric: str, groups, limit: int | None = None,
     return out
 
 
-def from_json(data: dict) -> list[dict]:
+def from_json(data: dict) -> list[CompareBlock]:
     """The blocks of a `to_json` file as `compare` returns them (intervals read back), so that a stored comparison
     renders through `render` like a fresh one (the model card does)."""
     blocks = []
@@ -430,8 +449,8 @@ def from_json(data: dict) -> list[dict]:
         stored = [d.get("interval") for d in blk["langs"].values()] + [avg.get("interval")]
         intervals = PairedResult({lang: Interval.from_dict(d["interval"]) for lang, d in blk["langs"].items()},
                                  Interval.from_dict(avg["interval"])) if all(stored) else None
-        blocks.append({**{k: blk[k] for k in ("task", "split", "protocol", "shots", "metric")}, "rows": rows,
-                       "avg": (avg["a"], avg["b"], avg["delta"]), "intervals": intervals, "note": blk.get("note")})
+        blocks.append(CompareBlock(blk["task"], blk["split"], blk["protocol"], blk["shots"], blk["metric"], rows=rows,
+                                   avg=(avg["a"], avg["b"], avg["delta"]), intervals=intervals, note=blk.get("note")))
     return blocks
 
 
