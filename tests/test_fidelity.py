@@ -83,13 +83,13 @@ def test_fidelity_intervals_see_what_chrf_cannot(shared_data, tmp_path):
     good = _translation_file(tmp_path / "a.json", ref, ref, src)
     copying = [s if i % 2 else r for i, (s, r) in enumerate(zip(src, ref))]
     bad = _translation_file(tmp_path / "b.json", copying, ref, src)
-    blocks = {b["metric"]: b for b in compare(load_run(good), load_run(bad), ["chrf", "off_target", "in_source",
+    blocks = {b.metric: b for b in compare(load_run(good), load_run(bad), ["chrf", "off_target", "in_source",
                                                                               "length_ratio", "empty"])}
-    off = blocks["off_target"]["intervals"].average
-    assert blocks["off_target"]["avg"][2] == pytest.approx(50.0) and off.low > 0
-    assert blocks["in_source"]["avg"][2] == pytest.approx(50.0)
-    assert blocks["empty"]["avg"][2] == 0.0
-    assert blocks["length_ratio"]["avg"][0] == pytest.approx(1.0)
+    off = blocks["off_target"].intervals.average
+    assert blocks["off_target"].avg[2] == pytest.approx(50.0) and off.low > 0
+    assert blocks["in_source"].avg[2] == pytest.approx(50.0)
+    assert blocks["empty"].avg[2] == 0.0
+    assert blocks["length_ratio"].avg[0] == pytest.approx(1.0)
 
 
 def test_old_translation_results_are_rescored_from_their_answers(shared_data, tmp_path, monkeypatch):
