@@ -59,12 +59,11 @@ def write_results(plan: ComparisonPlan, results: dict[str, list[RunFigures]]) ->
                      for g in geoms]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", "## Cross-lingual accuracy (%), mean over non-English languages", "",
-              "| method | " + " | ".join(keys) + " | chrF++ en->xx | chrF++ xx->en |", "|---" * (len(keys) + 3) + "|"]
+              _row(["method", *keys, "chrF++ en->xx", "chrF++ xx->en"]), "|---" * (len(keys) + 3) + "|"]
     for method, rs in results.items():
         cells = [_pct(*_avg(rs, lambda r, k=k: r.icl.get(k))) for k in keys]
         mt = [_avg(rs, lambda r, d=d: r.mt.get(d)) for d in ("en-xx", "xx-en")]
-        lines.append(f"| {method} | " + " | ".join(cells) + " | " +
-                     " | ".join("-" if m is None else f"{m:.2f}" for m, _ in mt) + " |")
+        lines.append(_row([method, *cells, *("-" if m is None else f"{m:.2f}" for m, _ in mt)]))
     if any(r.mt_fidelity for rs in results.values() for r in rs):
         lines += ["", "## Translations: in the language asked for, at full length", "",
                   "Off-target: outputs not in the target language (empty included); in source: outputs in the source "
@@ -111,6 +110,11 @@ def write_results(plan: ComparisonPlan, results: dict[str, list[RunFigures]]) ->
     return path
 
 
+def _row(cells) -> str:
+    """A Markdown table row (no empty cell when a column group, e.g. the ICL figures, is not measured)."""
+    return "| " + " | ".join(cells) + " |"
+
+
 def _seed(plan: ComparisonPlan, method: str, i: int) -> str:
     return "base" if method == "base" else f"seed {plan.seeds_of(method)[i]}"
 
@@ -129,14 +133,14 @@ def paired_eval_section(plan: ComparisonPlan, results: dict[str, list[RunFigures
         lines += ["", f"## Paired differences vs {ref} (method - {ref}, 95% bootstrap interval)", "",
                   f"Accuracy in points (mean over non-English languages), chrF++, bits per byte (lower is better); "
                   f"{MARKER_NOTE}; {plan.resamples} resamples of the same items for both models.", "",
-                  "| method | " + " | ".join(keys) + " | chrF++ en->xx | chrF++ xx->en | chrF++ avg | bpb avg |",
+                  _row(["method", *keys, "chrF++ en->xx", "chrF++ xx->en", "chrF++ avg", "bpb avg"]),
                   "|---" * (len(keys) + 5) + "|"]
         for method, i, r in rows:
             p = r.paired_eval[ref]
             mt_avg = (p["mt"].get("avg") or {}).get("average")
             bpb_avg = (p["bpb"].get("avg") or {}).get("average")
-            lines.append(f"| {method} ({_seed(plan, method, i)}) | " + " | ".join(_iv(p["icl"].get(k), 1) for k in keys) +
-                         f" | {_iv(p['mt'].get('en-xx'), 2)} | {_iv(p['mt'].get('xx-en'), 2)} | {_iv(mt_avg, 2)} | {_iv(bpb_avg, 4)} |")
+            lines.append(_row([f"{method} ({_seed(plan, method, i)})", *(_iv(p["icl"].get(k), 1) for k in keys),
+                               _iv(p["mt"].get("en-xx"), 2), _iv(p["mt"].get("xx-en"), 2), _iv(mt_avg, 2), _iv(bpb_avg, 4)]))
         lines += ["", f"Bits per byte vs {ref} per language:", "",
                   "| method | " + " | ".join(lang.split("_")[0] for lang in bpb_langs) + " |", "|---" * (len(bpb_langs) + 1) + "|"]
         for method, i, r in rows:
