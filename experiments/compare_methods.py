@@ -28,6 +28,7 @@ translation, 200 sentences per language for bits per byte.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from crossalign import languages
@@ -67,7 +68,7 @@ def plan_from_args(args, argv: list[str]) -> ComparisonPlan:
         mt_langs=split(args.mt_langs), mt_shots=args.mt_shots, mt_limit=args.mt_limit, bpb_limit=args.bpb_limit,
         confusion_limit=args.confusion_limit, confusion_langs=split(args.confusion_langs), resamples=args.resamples,
         data_dir=args.data_dir, overrides=args.set, overrides_for=_by_method(args.set_for, "--set-for"),
-        variants={v.name: v for v in variants}, best=args.best, command="python " + " ".join(argv),
+        variants={v.name: v for v in variants}, best=args.best, command="python " + shlex.join(argv),
         read_only=args.read_only)
 
 
