@@ -34,6 +34,7 @@ import sys
 from crossalign import languages
 from crossalign.bootstrap import RESAMPLES
 from crossalign.comparison import METHODS, ComparisonPlan, Variant, run_comparison
+from crossalign.config import as_list
 from crossalign.errors import CrossalignError
 
 LANGS = ",".join(languages.DEFAULT_LANGUAGES)
@@ -41,7 +42,7 @@ LANGS = ",".join(languages.DEFAULT_LANGUAGES)
 
 def _ints(text: str, what: str) -> list[int]:
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        return [int(s) for s in as_list(text)]
     except ValueError:
         raise CrossalignError(f"{what} takes comma-separated integers, got {text!r}") from None
 
@@ -58,15 +59,14 @@ def _by_method(specs: list[str], what: str) -> dict[str, list[str]]:
 
 
 def plan_from_args(args, argv: list[str]) -> ComparisonPlan:
-    split = lambda text: [s.strip() for s in text.split(",") if s.strip()]  # noqa: E731
     variants = [Variant.parse(spec) for spec in args.variants]
     return ComparisonPlan(
-        output=args.output, model=args.model, methods=split(args.methods), seeds=_ints(args.seeds, "--seeds"),
+        output=args.output, model=args.model, methods=as_list(args.methods), seeds=_ints(args.seeds, "--seeds"),
         seeds_for={m: _ints(v[-1], "--seeds-for") for m, v in _by_method(args.seeds_for, "--seeds-for").items()},
-        steps=args.steps, langs=split(args.langs), layer=args.layer, analysis_limit=args.analysis_limit,
+        steps=args.steps, langs=as_list(args.langs), layer=args.layer, analysis_limit=args.analysis_limit,
         shots=_ints(args.shots, "--shots"), eval_limit=args.eval_limit, few_shot_limit=args.few_shot_limit,
-        mt_langs=split(args.mt_langs), mt_shots=args.mt_shots, mt_limit=args.mt_limit, bpb_limit=args.bpb_limit,
-        confusion_limit=args.confusion_limit, confusion_langs=split(args.confusion_langs), resamples=args.resamples,
+        mt_langs=as_list(args.mt_langs), mt_shots=args.mt_shots, mt_limit=args.mt_limit, bpb_limit=args.bpb_limit,
+        confusion_limit=args.confusion_limit, confusion_langs=as_list(args.confusion_langs), resamples=args.resamples,
         data_dir=args.data_dir, overrides=args.set, overrides_for=_by_method(args.set_for, "--set-for"),
         variants={v.name: v for v in variants}, best=args.best, command="python " + shlex.join(argv),
         read_only=args.read_only)
