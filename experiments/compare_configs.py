@@ -39,7 +39,11 @@ def training_layer(d: Path, step: int) -> int:
         metrics = RunDir(run).stage().read_metrics()
         if metrics is not None:
             return int(TrainingFigures.from_metrics(metrics).layer)
-    sys.exit(f"{d}: no training metrics.json (train-{step}/ or train/)")
+    # a configuration read back from committed cells keeps no training folder: the layer its analysis measured
+    layers = load_result(d / f"step-{step}" / "analysis").get("layers") or []
+    if len(layers) == 1:
+        return int(layers[0])
+    sys.exit(f"{d}: no training metrics.json (train-{step}/ or train/) and no single analysed layer to use instead")
 
 
 def compare_points(a: Path, b: Path, layer: int, resamples: int) -> dict:
