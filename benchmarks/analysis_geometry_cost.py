@@ -27,19 +27,11 @@ import yaml
 
 from crossalign.analysis.alignment import analyze_pairs, load_pairs, stats_pairs
 from crossalign.analysis.cache import EmbeddingCache, model_identity
+from crossalign.comparison.steps import machine
 from crossalign.data.paths import resolve_data_dir
 from crossalign.models import load_model_and_tokenizer
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))
 
 
 def main(argv=None) -> int:
@@ -87,7 +79,7 @@ def main(argv=None) -> int:
     out = {
         "work": f"{cfg['model']}, {len(pairs)} languages + pivot, {cfg['data']} first {cfg['limit']}, layers {cfg['layers']}; "
                 f"statistics: {where}",
-        "machine": {"cpu": platform.processor() or platform.machine(), "cpu_flags": cpu_flags(), "threads": 2,
+        "machine": {"cpu": platform.processor() or platform.machine(), "cpu_flags": machine()["cpu_flags"], "threads": 2,
                     "load_avg": [round(v, 2) for v in os.getloadavg()], "torch": torch.__version__},
         "embedding_seconds_of_the_run": embed_s,
         "sentences_scored": n_scored,

@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from analysis_geometry_cost import cpu_flags  # noqa: E402
+from crossalign.comparison.steps import machine  # noqa: E402
 
 from crossalign.data.paths import resolve_data_dir  # noqa: E402
 from crossalign.evaluation.evaluator import Model, evaluate_cell, get_eval_task  # noqa: E402
@@ -116,7 +116,7 @@ def main() -> int:
               "batch_size": args.batch_size, "threads": args.threads, "dtype": "float32",
               "wall_s": {"crossalign": round(ours_wall, 1), "lm_eval": round(their_wall, 1)},
               "command": "python benchmarks/export_parity_lm_eval.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-              "cpu_flags": cpu_flags(),
+              "cpu_flags": machine()["cpu_flags"],
               "software": {**software_versions(), "lm_eval": getattr(lm_eval, "__version__", None)}, "rows": rows}
     out_path = Path(args.output)
     write_atomic(out_path, json.dumps(result, indent=1, ensure_ascii=False) + "\n")

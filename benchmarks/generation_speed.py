@@ -31,8 +31,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analysis_geometry_cost import cpu_flags  # noqa: E402
+from crossalign.comparison.steps import machine
 
 from crossalign.data.paths import resolve_data_dir  # noqa: E402
 from crossalign.evaluation.generation import generate  # noqa: E402
@@ -106,7 +105,7 @@ def main(argv=None) -> int:
               **{f"identical_{m}": sum(r[f"identical_{m}"] for r in rows) for m in modes[1:]},
               **{f"{m}_items_per_s": n / totals[m] for m in modes},
               **{f"speedup_{m}": totals["before"] / totals[m] for m in modes[1:]},
-              "machine": {"cpu": platform.processor() or platform.machine(), "cpu_flags": cpu_flags(),
+              "machine": {"cpu": platform.processor() or platform.machine(), "cpu_flags": machine()["cpu_flags"],
                           "threads": torch.get_num_threads()}, "torch": torch.__version__}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.output_name}.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -18,8 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analysis_geometry_cost import cpu_flags  # noqa: E402
+from crossalign.comparison.steps import machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -56,7 +55,7 @@ def main(argv=None) -> int:
     base = rows[0]["seconds_per_step"]
     for r in rows:
         r["ratio_to_no_kl"] = r["seconds_per_step"] / base
-    result = {"recipe": "afp-cpu", "steps": args.steps, "warmup": args.warmup, "rows": rows, "cpu_flags": cpu_flags()}
+    result = {"recipe": "afp-cpu", "steps": args.steps, "warmup": args.warmup, "rows": rows, "cpu_flags": machine()["cpu_flags"]}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.output_name}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["# The KL term's cost per training step (afp-cpu, Gemma 3 270M, LoRA)", "",
@@ -65,7 +64,7 @@ def main(argv=None) -> int:
              "(`group_by_length`), the same in each column, and the ratio compares like with like.", "",
              "| configuration | s / step (mean ± sd) | vs no KL |", "|---|---|---|"]
     lines += [f"| {r['config']} | {r['seconds_per_step']:.2f} ± {r['stdev']:.2f} | {r['ratio_to_no_kl']:.2f}x |" for r in rows]
-    lines += ["", f"CPU flags: {' '.join(cpu_flags())}.", "",
+    lines += ["", f"CPU flags: {' '.join(machine()['cpu_flags'])}.", "",
               f"Command: `.venv/bin/python benchmarks/kl_cost.py --steps {args.steps} --fractions {args.fractions}`", ""]
     (RESULTS / f"{args.output_name}.md").write_text("\n".join(lines))
     print("\n".join(lines))

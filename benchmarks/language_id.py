@@ -16,8 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analysis_geometry_cost import cpu_flags  # noqa: E402
+from crossalign.comparison.steps import machine
 
 from crossalign import language_id, languages  # noqa: E402
 from crossalign.data.paths import resolve_data_dir  # noqa: E402
@@ -49,7 +48,7 @@ def main() -> int:
         hplt[languages.normalize(code)] = score([p for _, p in prompts], languages.normalize(code))
     seconds = time.perf_counter() - t0
     result = {"identifier": "py3langid 0.4.0 (bundled model)", "flores200_devtest": rows, "hplt_instruct_eval": hplt,
-              "seconds": seconds, "cpu_flags": cpu_flags()}
+              "seconds": seconds, "cpu_flags": machine()["cpu_flags"]}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "language_id.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     supported = [r for r in rows.values() if r["supported"]]
@@ -72,7 +71,7 @@ def main() -> int:
     lines += [f"| {c} | {r['n']} | {100 * r['accuracy']:.1f} |" for c, r in hplt.items()]
     lines += ["", "Caveat: py3langid's training data may include FLORES text, so these figures may be optimistic; a "
               "comparison of two models shares the identifier, so its errors cancel in paired differences.", "",
-              f"{seconds:.0f} s; CPU flags: {' '.join(cpu_flags())}.", "",
+              f"{seconds:.0f} s; CPU flags: {' '.join(machine()['cpu_flags'])}.", "",
               "Command: `.venv/bin/python benchmarks/language_id.py`", ""]
     (RESULTS / "language_id.md").write_text("\n".join(lines))
     print("\n".join(lines))

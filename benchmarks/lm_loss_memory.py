@@ -144,8 +144,9 @@ def main():
         print(rows[-1], flush=True)
     import torch
 
-    flags = sorted({f for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
-                    for f in line.split(":", 1)[1].split() if f.startswith(("avx", "amx"))}) if Path("/proc/cpuinfo").exists() else []
+    from crossalign.comparison.steps import machine
+
+    flags = machine()["cpu_flags"]
     by = {r["lm_loss"]: r for r in rows}
     saved = None
     if "full" in by and "chunked" in by:

@@ -20,7 +20,7 @@ from pathlib import Path
 from crossalign.analysis.report import load_result, paired_reason, retrieval_interval
 from crossalign.bootstrap import MARKER_NOTE, RESAMPLES
 from crossalign.evaluation.compare import load_run, paired_groups
-from crossalign.evaluation.metrics import metric
+from crossalign.metrics import metric
 from crossalign.evaluation.translation import direction_groups
 from crossalign.run_dir import RunDir
 from crossalign.training.metrics import TrainingFigures

@@ -133,7 +133,7 @@ def test_one_metric_registry_formats_every_table():
     """Shares in points with one digit, chrF++ as is, bits per byte with four digits, the length ratio with two;
     the summary is ordered as the registry lists the metrics."""
     from crossalign.evaluation import compare
-    from crossalign.evaluation.metrics import METRICS, metric
+    from crossalign.metrics import METRICS, metric
     from crossalign.evaluation.results import _fmt
 
     assert metric("off_target").show(0.1234) == "12.3" and metric("off_target").better == "lower"
@@ -142,6 +142,21 @@ def test_one_metric_registry_formats_every_table():
     assert metric("something_new").show(0.5) == "50.0"  # an unlisted metric is a share
     assert _fmt("chrf", 23.456) == "23.5" and compare._digits("bits_per_byte") == 4 and compare._scale("line_pass") == 100.0
     assert list(METRICS)[:3] == ["acc", "acc_norm", "acc_bytes"]
+
+
+def test_the_registry_prints_means_intervals_and_each_geometrys_gap():
+    """A mean over seeds with its spread, a paired interval in the metric's digits (from a results file's dict or an
+    `Interval`, scaled to points when stored as a fraction), and the raw-cosine gap with the four digits it needs."""
+    from crossalign.bootstrap import Interval
+    from crossalign.metrics import metric
+
+    assert metric("p_at_1").show_mean(0.8691, 0.0042) == "86.9 ± 0.4" and metric("p_at_1").show_mean(None) == "-"
+    iv = {"delta": 1.513, "low": 0.528, "high": 2.339, "n": 400, "resamples": 1000, "confidence": 0.95, "seed": 0}
+    assert metric("chrf").show_interval(iv) == "+1.5 [+0.5, +2.3]*" and metric("chrf").show_interval(None) == "-"
+    assert metric("bits_per_byte").show_interval({**iv, "delta": 0.0003, "low": -0.001, "high": 0.0017}) == "+0.0003 [-0.0010, +0.0017]"
+    frac = Interval(delta=0.085, low=0.077, high=0.095, n=200)
+    assert metric("p_at_1").show_interval(frac, scaled=False) == "+8.5 [+7.7, +9.5]*"
+    assert metric("gap").show_change(0.00012, geometry="raw") == "+0.0001" and metric("gap").show_change(0.0071, geometry="global") == "+0.007"
 
 
 def test_summary_view_selects_blocks_by_metric_task_and_item_limit():

@@ -23,6 +23,7 @@ from pathlib import Path
 from crossalign import languages
 from crossalign.errors import CrossalignError
 from crossalign.io import check_creatable
+from crossalign.metrics import metric
 from crossalign.run_dir import RunDir
 
 DEMO_MARKER = "demo.json"
@@ -101,22 +102,20 @@ def _eval(model: str, out: Path, args, bf16: bool) -> dict:
     return runs
 
 
-def _fmt(x) -> str:
-    return "-" if x is None else f"{100 * x:.1f}" if isinstance(x, float) and x <= 1.0 else str(x)
-
-
 def icl_rows(task: str, base_path: Path, aligned_path: Path) -> list[str]:
     """Accuracy rows of one task, base vs aligned, each change with its paired 95% interval (same items,
     read from the two runs' predictions): the table of `crossalign compare`, in the report's layout."""
     from crossalign.evaluation.compare import compare, load_run
 
-    rows = []
+    rows, acc = [], metric("acc")
     for blk in compare(load_run(base_path), load_run(aligned_path), ["acc"]):  # in points
         iv = blk.intervals
         for lang, x, y, d in blk.rows:
-            rows.append(f"| {task} | {lang} | {x:.1f} | {y:.1f} | {iv.groups[lang].format() if iv else f'{d:+.1f}'} |")
+            rows.append(f"| {task} | {lang} | {acc.show(x, scaled=True)} | {acc.show(y, scaled=True)} | "
+                        f"{acc.show_interval(iv.groups[lang]) if iv else acc.show_change(d)} |")
         x, y, d = blk.avg
-        rows.append(f"| {task} | **average** | {x:.1f} | {y:.1f} | {iv.average.format() if iv else f'{d:+.1f}'} |")
+        rows.append(f"| {task} | **average** | {acc.show(x, scaled=True)} | {acc.show(y, scaled=True)} | "
+                    f"{acc.show_interval(iv.average) if iv else acc.show_change(d)} |")
     return rows
 
 
@@ -140,8 +139,9 @@ def translation_table(base_path: Path, aligned_path: Path) -> list[str]:
             blk = blocks[m]
             _, x, y, d = blk.rows[i]
             iv = blk.intervals
-            change = iv.groups[direction].format(2 if m == "length_ratio" else 1) if iv else f"{d:+.2f}"
-            cells.append(f"{x:.{2 if m == 'length_ratio' else 1}f} -> {y:.{2 if m == 'length_ratio' else 1}f}, {change}")
+            shown = metric(m)
+            change = shown.show_interval(iv.groups[direction]) if iv else shown.show_change(d)
+            cells.append(f"{shown.show(x, scaled=True)} -> {shown.show(y, scaled=True)}, {change}")
         lines.append(f"| {direction.replace('_Latn', '').replace('_', ' ')} | " + " | ".join(cells) + " |")
     lines += ["", "In plain words:"]
     for i, (direction, *_rest) in enumerate(chrf.rows):
@@ -160,6 +160,7 @@ def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: l
     from crossalign.bootstrap import MARKER_NOTE
 
     rb, ra, change = AnalysisResult.from_json(base), AnalysisResult.from_json(aligned), AnalysisComparison.from_json(delta)
+    p_at_1 = metric("p_at_1")
     geoms = change.geometries
     stats = rb.statistics_source
     lines = [f"## Alignment: FLORES dev bitext retrieval P@1 at layer {layer} (%, both directions averaged)", "",
@@ -171,8 +172,8 @@ def alignment_table(base: dict, aligned: dict, delta: dict, layer: int, langs: l
     def cell(g, lang):
         b, a = (r.mean(layer, g) if lang is None else r.by_language(layer, g)[lang] for r in (rb, ra))
         iv = change.interval(layer, g, lang)
-        moved = f"{100 * (a - b):+.1f}" if iv is None else iv.scaled(100).format()
-        return f"{_fmt(b)} -> {_fmt(a)}, {moved}"
+        moved = p_at_1.show_change(a - b, scaled=False) if iv is None else p_at_1.show_interval(iv, scaled=False)
+        return f"{p_at_1.show(b)} -> {p_at_1.show(a)}, {moved}"
 
     for lang in langs:
         lines.append(f"| {lang} | " + " | ".join(cell(g, lang) for g in geoms) + " |")

@@ -12,6 +12,7 @@ from crossalign.bootstrap import MARKER_NOTE, Interval, paired_bootstrap
 from crossalign.errors import CrossalignError
 from crossalign.io import write_atomic
 from crossalign.markdown import table
+from crossalign.metrics import metric
 
 ANALYSIS_JSON = "analysis.json"
 PROJECTION_JSON = "projection.json"
@@ -56,6 +57,11 @@ def load_result(folder) -> dict:
 
 def _pct(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def _cosines(m: dict) -> list[str]:
+    """Parallel and random cosine and their gap, in the metric registry's display."""
+    return [metric(k).show(m[k]) for k in ("parallel_cos", "random_cos", "gap")]
 
 
 def _span(values) -> str:
@@ -105,17 +111,17 @@ def analysis_markdown(result: dict) -> str:
     for lang in langs:
         m = rows[best]["languages"][lang]
         body.append([lang, _pct(m["p_at_1_to_pivot"]), _pct(m["p_at_1_from_pivot"]), _pct(m["p_at_1"]),
-                     _pct(m["mexa"]), f"{m['parallel_cos']:.3f}", f"{m['random_cos']:.3f}", f"{m['gap']:.3f}"])
+                     _pct(m["mexa"]), *_cosines(m)])
     m = rows[best]["mean"]
     body.append(["**mean**", _pct(m["p_at_1_to_pivot"]), _pct(m["p_at_1_from_pivot"]), _pct(m["p_at_1"]),
-                 _pct(m["mexa"]), f"{m['parallel_cos']:.3f}", f"{m['random_cos']:.3f}", f"{m['gap']:.3f}"])
+                 _pct(m["mexa"]), *_cosines(m)])
     lines += table(header, body)
     lines += ["", "## Means over languages per layer", ""]
     header = ["layer", "cos parallel", "cos random", "gap", "P@1", "MEXA", "lang-ID"]
     body = []
     for k in result["layers"]:
         m = rows[k]["mean"]
-        body.append([k, f"{m['parallel_cos']:.3f}", f"{m['random_cos']:.3f}", f"{m['gap']:.3f}", _pct(m["p_at_1"]),
+        body.append([k, *_cosines(m), _pct(m["p_at_1"]),
                      _pct(m["mexa"]), _pct(rows[k]["language_id_accuracy"])])
     lines += table(header, body)
     lines += mexa_markdown(result)
@@ -277,7 +283,7 @@ def compare_markdown(base: dict, aligned: dict, labels=("before", "after"), c: d
         lines.append("")
 
     def pts(x):
-        return f"{100 * x:+.1f}"
+        return metric("p_at_1").show_change(x, scaled=False)
 
     lines += ["## Summary", ""]
     body = [["best layer", bb, ba, ""]]
@@ -298,14 +304,14 @@ def compare_markdown(base: dict, aligned: dict, labels=("before", "after"), c: d
     k = bb if bb in ra else layers[0]
     lines += ["", f"## Per language at layer {k}", ""]
     # The gap (parallel minus random cosine) in every geometry both files have: raw cosine gaps are ~0.003 on
-    # models with rogue dimensions and move by ~1e-4, so they get four decimals; the others move by ~0.01.
+    # models with rogue dimensions and move by ~1e-4, so the registry gives raw four decimals; the others move by ~0.01.
     geos = [g for g in rb[k].get("geometries", {}) if g != "raw" and g in ra[k].get("geometries", {})]
     body = []
     for lang in langs:
         b, a = rb[k]["languages"][lang], ra[k]["languages"][lang]
-        gaps = [f"{a['gap'] - b['gap']:+.4f}"] + [
-            f"{ra[k]['geometries'][g]['languages'][lang]['gap'] - rb[k]['geometries'][g]['languages'][lang]['gap']:+.3f}"
-            for g in geos]
+        gaps = [metric("gap").show_change(a["gap"] - b["gap"], geometry="raw")] + [
+            metric("gap").show_change(ra[k]["geometries"][g]["languages"][lang]["gap"] - rb[k]["geometries"][g]["languages"][lang]["gap"],
+                                      geometry=g) for g in geos]
         body.append([lang, _pct(b["p_at_1"]), _pct(a["p_at_1"]), pts(a["p_at_1"] - b["p_at_1"]),
                      _pct(b["mexa"]), _pct(a["mexa"]), pts(a["mexa"] - b["mexa"]), *gaps])
     lines += table(["language", f"P@1 {b0}", f"P@1 {a0}", "change", f"MEXA {b0}", f"MEXA {a0}", "change",

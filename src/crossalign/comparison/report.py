@@ -9,12 +9,15 @@ import statistics
 from pathlib import Path
 
 from crossalign.analysis.geometry import GEOMETRIES
-from crossalign.bootstrap import MARKER_NOTE, Interval
+from crossalign.bootstrap import MARKER_NOTE
 from crossalign.comparison.figures import RunFigures
 from crossalign.comparison.plan import REFERENCES, ComparisonPlan
 from crossalign.comparison.steps import machine
+from crossalign.metrics import metric
 
 FORMS = ("answer-in", "request", "native")  # the instruction-following prompts (evaluation/instruction_following.py)
+FIDELITY_COLUMNS = (("off_target", "en-xx"), ("off_target", "xx-en"), ("in_source", "en-xx"),
+                    ("length_ratio", "en-xx"), ("length_ratio", "xx-en"))
 
 
 def _avg(rows: list[dict], get) -> tuple[float | None, float | None]:
@@ -24,10 +27,9 @@ def _avg(rows: list[dict], get) -> tuple[float | None, float | None]:
     return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else None)
 
 
-def _pct(m, s=None) -> str:
-    if m is None:
-        return "-"
-    return f"{100 * m:.1f}" + (f" ± {100 * s:.1f}" if s is not None else "")
+def _mean(name: str, rows: list[RunFigures], get) -> str:
+    """The mean over seeds of one figure, ± their standard deviation, in the metric's display."""
+    return metric(name).show_mean(*_avg(rows, get))
 
 def write_results(plan: ComparisonPlan, results: dict[str, list[RunFigures]]) -> Path:
     out, langs = plan.output, plan.langs
@@ -41,11 +43,11 @@ def write_results(plan: ComparisonPlan, results: dict[str, list[RunFigures]]) ->
     lines += ["## FLORES devtest bitext retrieval P@1 (%) at the training layer", "",
               "| method | " + " | ".join(short) + " | mean | MEXA | best layer: mean P@1 |", "|---" * (len(langs) + 4) + "|"]
     for method, rs in results.items():
-        cells = [_pct(*_avg(rs, lambda r, l=lang: r.p_at_1.get(l))) for lang in langs]
-        mean = _pct(*_avg(rs, lambda r: statistics.mean(r.p_at_1[l] for l in langs)))
-        best = _pct(*_avg(rs, lambda r: statistics.mean(r.p_at_1_best[l] for l in langs)))
+        cells = [_mean("p_at_1", rs, lambda r, l=lang: r.p_at_1.get(l)) for lang in langs]
+        mean = _mean("p_at_1", rs, lambda r: statistics.mean(r.p_at_1[l] for l in langs))
+        best = _mean("p_at_1", rs, lambda r: statistics.mean(r.p_at_1_best[l] for l in langs))
         lines.append(f"| {method} (layer {rs[0].layer}) | " + " | ".join(cells) +
-                     f" | {mean} | {_pct(*_avg(rs, lambda r: r.mexa))} | {best} (layer {rs[0].best_layer}) |")
+                     f" | {mean} | {_mean('mexa', rs, lambda r: r.mexa)} | {best} (layer {rs[0].best_layer}) |")
     keys = sorted({k for rs in results.values() for r in rs for k in r.icl})
     geoms = [g for g in GEOMETRIES if all(g in r.geometries for rs in results.values() for r in rs)]
     if geoms:
@@ -54,16 +56,16 @@ def write_results(plan: ComparisonPlan, results: dict[str, list[RunFigures]]) ->
                   "FLORES dev (docs/ANALYSIS.md).", "",
                   "| method | " + " | ".join(geoms) + " |", "|---" * (len(geoms) + 1) + "|"]
         for method, rs in results.items():
-            cells = [f"{_pct(*_avg(rs, lambda r, g=g: r.geometries[g].p_at_1))} / "
-                     f"{_pct(*_avg(rs, lambda r, g=g: r.geometries[g].p_at_1_best))} (layer {rs[0].geometries[g].best_layer})"
+            cells = [f"{_mean('p_at_1', rs, lambda r, g=g: r.geometries[g].p_at_1)} / "
+                     f"{_mean('p_at_1', rs, lambda r, g=g: r.geometries[g].p_at_1_best)} (layer {rs[0].geometries[g].best_layer})"
                      for g in geoms]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", "## Cross-lingual accuracy (%), mean over non-English languages", "",
               _row(["method", *keys, "chrF++ en->xx", "chrF++ xx->en"]), "|---" * (len(keys) + 3) + "|"]
     for method, rs in results.items():
-        cells = [_pct(*_avg(rs, lambda r, k=k: r.icl.get(k))) for k in keys]
-        mt = [_avg(rs, lambda r, d=d: r.mt.get(d)) for d in ("en-xx", "xx-en")]
-        lines.append(_row([method, *cells, *("-" if m is None else f"{m:.2f}" for m, _ in mt)]))
+        cells = [_mean("acc", rs, lambda r, k=k: r.icl.get(k)) for k in keys]
+        mt = [metric("chrf").show(_avg(rs, lambda r, d=d: r.mt.get(d))[0]) for d in ("en-xx", "xx-en")]
+        lines.append(_row([method, *cells, *mt]))
     if any(r.mt_fidelity for rs in results.values() for r in rs):
         lines += ["", "## Translations: in the language asked for, at full length", "",
                   "Off-target: outputs not in the target language (empty included); in source: outputs in the source "
@@ -72,9 +74,8 @@ def write_results(plan: ComparisonPlan, results: dict[str, list[RunFigures]]) ->
                   "| method | off-target % en->xx | off-target % xx->en | in source % en->xx | length en->xx | length xx->en |",
                   "|---|---|---|---|---|---|"]
         for method, rs in results.items():
-            f = lambda metric, d: _avg(rs, lambda r: r.mt_fidelity.get(metric, {}).get(d))[0]  # noqa: E731
-            cells = [_pct(f("off_target", "en-xx")), _pct(f("off_target", "xx-en")), _pct(f("in_source", "en-xx"))]
-            cells += ["-" if f("length_ratio", d) is None else f"{f('length_ratio', d):.2f}" for d in ("en-xx", "xx-en")]
+            cells = [metric(m).show(_avg(rs, lambda r, m=m, d=d: r.mt_fidelity.get(m, {}).get(d))[0])
+                     for m, d in FIDELITY_COLUMNS]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
     if any(r.confusion for rs in results.values() for r in rs):
         lines += ["", "## Instruction following: answers in the language asked for (line-level pass rate, %)", "",
@@ -83,10 +84,11 @@ def write_results(plan: ComparisonPlan, results: dict[str, list[RunFigures]]) ->
                   "| method | " + " | ".join(FORMS) + " | lowest language (answer-in) |", "|---" * (len(FORMS) + 2) + "|"]
         for method, rs in results.items():
             lp = rs[0].confusion.get("line_pass", {})
-            cells = [_pct(*_avg(rs, lambda r, f=f: statistics.mean(r.confusion["line_pass"][f].values())
-                                if r.confusion.get("line_pass", {}).get(f) else None)) for f in FORMS]
+            cells = [_mean("line_pass", rs, lambda r, f=f: statistics.mean(r.confusion["line_pass"][f].values())
+                           if r.confusion.get("line_pass", {}).get(f) else None) for f in FORMS]
             low = min(lp.get("answer-in", {}).items(), key=lambda kv: kv[1], default=None)
-            lines.append(f"| {method} | " + " | ".join(cells) + f" | {'-' if low is None else f'{low[0]} {100 * low[1]:.0f}'} |")
+            lines.append(f"| {method} | " + " | ".join(cells) +
+                         f" | {'-' if low is None else f'{low[0]} ' + metric('line_pass').show(low[1])} |")
     bpb_langs = ["eng_Latn"] + langs
     base_bpb = results["base"][0].bpb if results.get("base") else {}
     lines += ["", "## Bits per byte of FLORES devtest text (lower is better; English change vs base)", "",
@@ -94,7 +96,7 @@ def write_results(plan: ComparisonPlan, results: dict[str, list[RunFigures]]) ->
     for method, rs in results.items():
         cells = [_avg(rs, lambda r, l=l: r.bpb.get(l))[0] for l in bpb_langs]
         rel = (f"{100 * (cells[0] / base_bpb['eng_Latn'] - 1):+.2f}%" if cells[0] and base_bpb.get("eng_Latn") else "-")
-        lines.append(f"| {method} | " + " | ".join("-" if c is None else f"{c:.4f}" for c in cells) + f" | {rel} |")
+        lines.append(f"| {method} | " + " | ".join(metric("bits_per_byte").show(c) for c in cells) + f" | {rel} |")
     lines += ["", "## Training cost", "", "| method | steps | wall s | tokens/s | peak memory GB |", "|---|---|---|---|---|"]
     for method, rs in results.items():
         t = [r.train for r in rs if r.train]
@@ -119,8 +121,9 @@ def _seed(plan: ComparisonPlan, method: str, i: int) -> str:
     return "base" if method == "base" else f"seed {plan.seeds_of(method)[i]}"
 
 
-def _iv(d: dict | None, digits: int = 1) -> str:
-    return Interval.from_dict(d).format(digits) if d else "-"
+def _iv(d: dict | None, name: str) -> str:
+    """A paired interval (stored in the shown units) in the metric's display."""
+    return metric(name).show_interval(d)
 
 
 def paired_eval_section(plan: ComparisonPlan, results: dict[str, list[RunFigures]], bpb_langs: list[str]) -> list[str]:
@@ -139,22 +142,21 @@ def paired_eval_section(plan: ComparisonPlan, results: dict[str, list[RunFigures
             p = r.paired_eval[ref]
             mt_avg = (p["mt"].get("avg") or {}).get("average")
             bpb_avg = (p["bpb"].get("avg") or {}).get("average")
-            lines.append(_row([f"{method} ({_seed(plan, method, i)})", *(_iv(p["icl"].get(k), 1) for k in keys),
-                               _iv(p["mt"].get("en-xx"), 2), _iv(p["mt"].get("xx-en"), 2), _iv(mt_avg, 2), _iv(bpb_avg, 4)]))
+            lines.append(_row([f"{method} ({_seed(plan, method, i)})", *(_iv(p["icl"].get(k), "acc") for k in keys),
+                               _iv(p["mt"].get("en-xx"), "chrf"), _iv(p["mt"].get("xx-en"), "chrf"), _iv(mt_avg, "chrf"),
+                               _iv(bpb_avg, "bits_per_byte")]))
         lines += ["", f"Bits per byte vs {ref} per language:", "",
                   "| method | " + " | ".join(lang.split("_")[0] for lang in bpb_langs) + " |", "|---" * (len(bpb_langs) + 1) + "|"]
         for method, i, r in rows:
             groups = (r.paired_eval[ref]["bpb"].get("avg") or {}).get("groups", {})
-            lines.append(f"| {method} ({_seed(plan, method, i)}) | " + " | ".join(_iv(groups.get(lang), 4) for lang in bpb_langs) + " |")
+            lines.append(f"| {method} ({_seed(plan, method, i)}) | " + " | ".join(_iv(groups.get(lang), "bits_per_byte") for lang in bpb_langs) + " |")
         if any(r.paired_eval[ref].get("mt_fidelity") for _, _, r in rows):
             lines += ["", f"Translation fidelity vs {ref} (off-target and in-source in points; length ratio):", "",
                       "| method | off-target en->xx | off-target xx->en | in source en->xx | length en->xx | length xx->en |",
                       "|---|---|---|---|---|---|"]
             for method, i, r in rows:
                 fid = r.paired_eval[ref]["mt_fidelity"]
-                ivs = [_iv((fid.get(mtr, {}).get(d) or {}).get("average"), dg) for mtr, d, dg in (
-                    ("off_target", "en-xx", 1), ("off_target", "xx-en", 1), ("in_source", "en-xx", 1),
-                    ("length_ratio", "en-xx", 2), ("length_ratio", "xx-en", 2))]
+                ivs = [_iv((fid.get(m, {}).get(d) or {}).get("average"), m) for m, d in FIDELITY_COLUMNS]
                 lines.append(f"| {method} ({_seed(plan, method, i)}) | " + " | ".join(ivs) + " |")
         if any(r.paired_eval[ref].get("confusion") for _, _, r in rows):
             lines += ["", f"Instruction following vs {ref}, line-level pass rate, points (mean over languages):", "",
@@ -162,14 +164,14 @@ def paired_eval_section(plan: ComparisonPlan, results: dict[str, list[RunFigures
             for method, i, r in rows:
                 conf = r.paired_eval[ref]["confusion"]
                 lines.append(f"| {method} ({_seed(plan, method, i)}) | " +
-                             " | ".join(_iv((conf.get(f) or {}).get("average"), 1) for f in FORMS) + " |")
+                             " | ".join(_iv((conf.get(f) or {}).get("average"), "line_pass") for f in FORMS) + " |")
         geoms = [g for g in GEOMETRIES if any(g in r.paired_eval[ref].get("retrieval", {}) for _, _, r in rows)]
         if geoms:
             lines += ["", f"FLORES devtest P@1 vs {ref} at the training layer, points, per geometry (paired over sentences):", "",
                       "| method | " + " | ".join(geoms) + " |", "|---" * (len(geoms) + 1) + "|"]
             for method, i, r in rows:
                 ret = r.paired_eval[ref].get("retrieval", {})
-                lines.append(f"| {method} ({_seed(plan, method, i)}) | " + " | ".join(_iv(ret.get(g), 1) for g in geoms) + " |")
+                lines.append(f"| {method} ({_seed(plan, method, i)}) | " + " | ".join(_iv(ret.get(g), "p_at_1") for g in geoms) + " |")
         notes = [n for _, _, r in rows for n in r.paired_eval[ref]["notes"]]
         lines += [""] + [f"- {n}" for n in notes]
     return lines

@@ -37,7 +37,7 @@ from crossalign.bootstrap import CONFIDENCE, MARKER_NOTE, RESAMPLES, SEED, Inter
 from crossalign.errors import CrossalignError
 from crossalign.evaluation.fidelity import FRACTIONS, LENGTH_RATIO
 from crossalign.evaluation.icl import PREDICTIONS
-from crossalign.evaluation.metrics import metric as metric_info
+from crossalign.metrics import metric as metric_info
 from crossalign.evaluation.results import load_results, sibling_paths, summarize
 from crossalign.io import check_creatable, write_atomic
 

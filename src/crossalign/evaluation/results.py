@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crossalign.errors import CrossalignError
-from crossalign.evaluation.metrics import METRICS, metric as metric_info
+from crossalign.metrics import METRICS, metric as metric_info
 from crossalign.io import check_creatable, write_atomic
 
 FORMAT_VERSION = 1
