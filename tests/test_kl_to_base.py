@@ -97,6 +97,41 @@ def test_kl_fraction_reads_the_first_pairs_and_keeps_the_contrastive_term(tiny_t
         ObjectiveConfig(**cfg, kl_fraction=0)
 
 
+def test_kl_positions_compares_a_seeded_random_share_of_positions(tiny_tokenizer):
+    """kl_positions=0.5: the KL over the positions a seeded draw keeps (the same draw, the same value), a value
+    that differs from the KL over every position, the contrastive term unchanged; 1 leaves every position in."""
+    lm = apply_lora(build_tiny_model("gemma3", tiny_tokenizer), r=4, dropout=0.0)
+    with torch.no_grad():
+        for name, p in lm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    ids, mask, batch = _batch(tiny_tokenizer)
+    cfg = dict(lm_weight=0.0, contrastive_weight=1.0, layer=1, similarity="standardized", kl_weight=1.0)
+    whole = AlignmentModel(lm, ObjectiveConfig(**cfg), special_ids=[0, 1, 2])(**batch)
+    sampled = AlignmentModel(lm, ObjectiveConfig(**cfg, kl_positions=0.5), special_ids=[0, 1, 2])
+    torch.manual_seed(3)
+    a = sampled(**batch)
+    torch.manual_seed(3)
+    b = sampled(**batch)
+    torch.testing.assert_close(a["kl"], b["kl"])
+    torch.testing.assert_close(a["contrastive"], whole["contrastive"])
+    assert not torch.allclose(a["kl"], whole["kl"])
+    # by hand: the same draw on the same positions, then the per-sentence mean over what is kept
+    torch.manual_seed(3)
+    keep = (mask[:, :-1].bool() & mask[:, 1:].bool())
+    full = torch.zeros_like(mask, dtype=torch.bool)
+    full[:, :-1] = keep
+    drawn = full & (torch.rand(full.shape) < 0.5)
+    logits = lm(input_ids=ids, attention_mask=mask).logits
+    with torch.no_grad(), lm.disable_adapter():
+        base = lm(input_ids=ids, attention_mask=mask).logits
+    per_sentence = [F.kl_div(logits[i][drawn[i]].log_softmax(-1), base[i][drawn[i]].log_softmax(-1),
+                             log_target=True, reduction="none").sum(-1).mean() for i in range(ids.shape[0]) if drawn[i].any()]
+    torch.testing.assert_close(a["kl"], torch.stack(per_sentence).mean(), rtol=1e-4, atol=1e-6)
+    with pytest.raises(CrossalignError, match="kl_positions must be in"):
+        ObjectiveConfig(**cfg, kl_positions=1.5)
+
+
 def test_kl_weight_is_refused_where_it_cannot_work(tiny_tokenizer):
     with pytest.raises(CrossalignError, match="kl_weight must be >= 0"):
         ObjectiveConfig(contrastive_weight=1.0, kl_weight=-1)

@@ -72,6 +72,7 @@ class AlignmentModel(nn.Module):
         self.lm_loss, self.softcap = resolve_lm_loss(getattr(objectives, "lm_loss", "auto"), lm)
         self.kl_softcap = self._check_kl(lm) if self.weights["kl"] else None
         self.kl_fraction = float(getattr(objectives, "kl_fraction", 1.0))
+        self.kl_positions = float(getattr(objectives, "kl_positions", 1.0))
         self.lm_loss_chunk_size = getattr(objectives, "lm_loss_chunk_size", None)
 
     @property
@@ -96,6 +97,8 @@ class AlignmentModel(nn.Module):
             k = min(n, max(1, math.ceil(self.kl_fraction * n)))  # the first k pairs: batches come shuffled
             read = torch.cat([torch.arange(k), n + torch.arange(k)]).to(ids.device)
             keep = next_token_positions(mask[read])
+            if self.kl_positions < 1:  # the projections cost in proportion to the positions: compare a random share
+                keep &= torch.rand(keep.shape, device=keep.device) < self.kl_positions
             rows = keep.nonzero()[:, 0]
             with capture_hidden_states(self.lm, [self.layer]) as states:
                 logits = self._logits_at(ids[read], mask[read], keep)

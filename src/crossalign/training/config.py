@@ -153,6 +153,11 @@ class ObjectiveConfig:
     """Share of each batch's pairs whose two sentences the KL term reads (the first ones of the shuffled batch; at
     least one pair). The term costs a full forward of the model and one of the base, vocabulary projection
     included, over those sentences; the others stop at the alignment layer as without the term."""
+    kl_positions: float = 1.0
+    """Share of the KL sentences' positions whose next-token distributions are compared, drawn at random each step
+    (the seeded torch generator). The vocabulary projection and softmax of the model and of the base (262k tokens
+    for Gemma 3) cost most of the term, in proportion to the positions; every sentence, every language of the
+    batch, still runs through the model (benchmarks/kl_cost.py)."""
     schedule: Literal["joint", "alternate"] = "joint"
     """`joint`: every term on every batch. `alternate` (mid-align): `alternate_every` optimizer steps on the LM loss
     alone, then as many on the contrastive loss on `pairs` alone, in turn (training/schedule.py)."""
@@ -183,8 +188,9 @@ class ObjectiveConfig:
         for name in ("lm_weight", "contrastive_weight", "language_matching_weight", "kl_weight"):
             if getattr(self, name) < 0:
                 raise CrossalignError(f"objectives.{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 < self.kl_fraction <= 1:
-            raise CrossalignError(f"objectives.kl_fraction must be in (0, 1], got {self.kl_fraction}")
+        for name in ("kl_fraction", "kl_positions"):
+            if not 0 < getattr(self, name) <= 1:
+                raise CrossalignError(f"objectives.{name} must be in (0, 1], got {getattr(self, name)}")
         self.lm_loss = str(self.lm_loss).strip().lower()
         if self.lm_loss not in LM_LOSS_MODES:
             raise CrossalignError(f"objectives.lm_loss must be one of {', '.join(LM_LOSS_MODES)}, got {self.lm_loss!r}")
