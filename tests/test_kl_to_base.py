@@ -8,7 +8,8 @@ from conftest import build_tiny_model
 from crossalign.errors import CrossalignError
 from crossalign.models import apply_lora
 from crossalign.objectives.composite import AlignmentModel
-from crossalign.objectives.kl_to_base import kl_to_base, next_token_positions
+from crossalign.objectives.causal_lm import softcapped
+from crossalign.objectives.kl_to_base import kl_to_base, linear_kl_to_base, next_token_positions
 from crossalign.training.config import ObjectiveConfig, TrainConfig, from_dict, validate
 
 pytestmark = pytest.mark.numerics  # sums in a kernel-dependent order: run under every CPU capability (.ci/run)
@@ -25,6 +26,30 @@ def test_kl_to_base_equals_hand_computation():
     torch.testing.assert_close(kl_to_base(logits, base, rows, num_rows=3), expected)
     assert kl_to_base(base, base, rows, 3).abs() < 1e-6
     assert kl_to_base(logits[:0], base[:0], rows[:0], 3) == 0  # one-token sentences only
+
+
+@pytest.mark.parametrize("softcap", [None, 3.0])
+def test_the_fused_kl_is_the_kl_of_the_logits_with_the_same_gradient(softcap):
+    """linear_kl_to_base from final states and a frozen head = kl_to_base from their logits: value and gradient
+    with respect to the model's states, over chunks smaller than the positions, and close under bf16 autocast."""
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(300, 16, generator=g)
+    base_h = torch.randn(7, 16, generator=g)
+    h0 = base_h + 0.3 * torch.randn(7, 16, generator=g)
+    rows = torch.tensor([0, 0, 0, 2, 2, 3, 3])  # sentence 1 has no position
+    h = h0.clone().requires_grad_(True)
+    ref = kl_to_base(softcapped(h @ weight.T, softcap), softcapped(base_h @ weight.T, softcap), rows, 4)
+    ref.backward()
+    fused_h = h0.clone().requires_grad_(True)
+    fused = linear_kl_to_base(fused_h, base_h, weight, rows, 4, softcap, chunk_size=3)
+    (2 * fused).backward()
+    torch.testing.assert_close(fused, ref.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fused_h.grad, 2 * h.grad, rtol=1e-4, atol=1e-6)
+    assert linear_kl_to_base(base_h, base_h, weight, rows, 4, softcap).abs() < 1e-5  # the base against itself
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        lowp = linear_kl_to_base(h0.clone().requires_grad_(True), base_h, weight, rows, 4, softcap, chunk_size=3)
+    torch.testing.assert_close(lowp, ref.detach(), rtol=5e-2, atol=2e-2)
+    assert linear_kl_to_base(h0[:0], base_h[:0], weight, rows[:0], 4) == 0
 
 
 def test_next_token_positions_skip_padding_and_the_last_token():

@@ -113,9 +113,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_w = torch.zeros_like(weight) if need_w else None
         grad_b = torch.zeros_like(bias) if need_b else None
         total = torch.zeros((), dtype=torch.float32, device=h.device)
+        # A frozen head (LoRA leaves it out) is cast to autocast's dtype once here, not twice a chunk: autocast
+        # caches its casts only for leaves that require grad (Gemma 3's head: ~0.12 s a cast on a 2-core CPU, about
+        # a third of this loss's time at 128 positions a chunk; benchmarks/kl_cost.py). The same values either way.
+        w = weight
+        if not need_w and torch.is_autocast_enabled(h.device.type):
+            w = weight.to(torch.get_autocast_dtype(h.device.type))
         for start in range(0, h.shape[0], size):
             hc, yc = h[start:start + size], targets[start:start + size]
-            logits = torch.nn.functional.linear(hc, weight, bias)
+            logits = torch.nn.functional.linear(hc, w, bias)
             capped = torch.tanh(logits / softcap) if softcap is not None else None  # `softcapped`, kept: its derivative needs it
             z = (capped * softcap if softcap is not None else logits).float()  # as transformers: cap, then fp32
             lse = torch.logsumexp(z, dim=-1)
@@ -131,7 +137,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # Plain matmuls: under autocast they run in its dtype (with its cached cast of the weight), as the
             # forward's projection did; without it every dtype here is the weight's.
             if need_h:
-                grad_h[start:start + size] = (g @ weight).to(h.dtype)
+                grad_h[start:start + size] = (g @ w).to(h.dtype)
             if need_w and g.dtype == hc.dtype == grad_w.dtype:
                 grad_w.addmm_(g.t(), hc)  # in place: no [vocabulary, hidden] temporary
             elif need_w:  # mixed precision (bf16 logits, fp32 weights): one bf16 temporary, added without upcasting it

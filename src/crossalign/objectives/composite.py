@@ -30,7 +30,7 @@ from crossalign.objectives.causal_lm import (
     has_separate_head, logit_softcap, softcapped,
 )
 from crossalign.objectives.contrastive import ContrastiveLoss
-from crossalign.objectives.kl_to_base import kl_to_base, next_token_positions
+from crossalign.objectives.kl_to_base import kl_to_base, linear_kl_to_base, next_token_positions
 from crossalign.objectives.language_matching import LanguageMatchingLoss
 from crossalign.pooling import pool, span_mean_pool
 
@@ -100,12 +100,17 @@ class AlignmentModel(nn.Module):
             if self.kl_positions < 1:  # the projections cost in proportion to the positions: compare a random share
                 keep &= torch.rand(keep.shape, device=keep.device) < self.kl_positions
             rows = keep.nonzero()[:, 0]
+            head = unwrap(self.lm).get_output_embeddings()
             with capture_hidden_states(self.lm, [self.layer]) as states:
-                logits = self._logits_at(ids[read], mask[read], keep)
+                final = self._final_states_at(ids[read], mask[read], keep)
             h = states[self.layer]
             with torch.no_grad(), unwrap(self.lm, peft=False).disable_adapter():
-                base_logits = self._logits_at(ids[read], mask[read], keep)
-            terms["kl"] = kl_to_base(logits, base_logits, rows, 2 * k)
+                base_final = self._final_states_at(ids[read], mask[read], keep)
+                base_logits = None if self._frozen_linear(head) else softcapped(head(base_final), self.kl_softcap)
+            if base_logits is None:  # the usual case (LoRA leaves the head out): chunk by chunk, fused
+                terms["kl"] = linear_kl_to_base(final, base_final, head.weight, rows, 2 * k, self.kl_softcap)
+            else:  # an adapted or training head: the logits of each, the base's with the adapter off
+                terms["kl"] = kl_to_base(softcapped(head(final), self.kl_softcap), base_logits, rows, 2 * k)
             if k < n:  # the other pairs: only the alignment layer's states
                 rest = torch.cat([torch.arange(k, n), n + torch.arange(k, n)]).to(ids.device)
                 h_rest = hidden_states(self.lm, ids[rest], mask[rest], [self.layer])[self.layer]
@@ -118,12 +123,15 @@ class AlignmentModel(nn.Module):
         terms["contrastive"] = self.contrastive.compute_loss_from_embeddings(x, y)
         return terms
 
-    def _logits_at(self, ids, mask, keep) -> torch.Tensor:
-        """The model's final logits (fp32) at the positions `keep` only: the vocabulary projection of the rest
-        (padding, last tokens) is never computed."""
-        base = unwrap(self.lm)
-        out = base.base_model(input_ids=ids, attention_mask=mask, use_cache=False)
-        return softcapped(base.get_output_embeddings()(out.last_hidden_state[keep]), self.kl_softcap)
+    def _final_states_at(self, ids, mask, keep) -> torch.Tensor:
+        """The model's final hidden states at the positions `keep` only: the vocabulary projection of the rest
+        (padding, last tokens, positions not drawn) is never computed."""
+        out = unwrap(self.lm).base_model(input_ids=ids, attention_mask=mask, use_cache=False)
+        return out.last_hidden_state[keep]
+
+    @staticmethod
+    def _frozen_linear(head: nn.Module) -> bool:
+        return type(head) is nn.Linear and not head.weight.requires_grad and head.weight.numel() > 0  # not ZeRO-3 sharded
 
     @staticmethod
     def _check_kl(lm: nn.Module) -> float | None:
