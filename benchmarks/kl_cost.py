@@ -6,7 +6,7 @@ configuration, each in its own process, logging every step; a step's time is rea
 (tokens in the step / tokens per second), and the first `--warmup` steps are left out. Reported: seconds per step
 and the ratio to the same run without the term, all configurations in one run on one machine.
 
-    .venv/bin/python benchmarks/kl_cost.py --steps 12 --fractions 1,0.25 --positions 0.25,0.125
+    .venv/bin/python benchmarks/kl_cost.py --steps 12 --fractions 1 --positions 0.5,0.25 --both 0.5:0.5
 """
 
 from __future__ import annotations
@@ -43,11 +43,14 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--fractions", default="1,0.5,0.25,0.125", help="objectives.kl_fraction values timed with kl_weight=1")
     p.add_argument("--positions", default="", help="objectives.kl_positions values timed with kl_weight=1, kl_fraction=1")
+    p.add_argument("--both", default="", help="FRACTION:POSITIONS pairs timed together, e.g. 0.5:0.5")
     p.add_argument("--output-name", default="kl_cost")
     args = p.parse_args(argv)
     configs = [("no KL", ["objectives.kl_weight=0"])] + [
-        (f"KL, kl_fraction {f}", ["objectives.kl_weight=1", f"objectives.kl_fraction={f}"]) for f in args.fractions.split(",")] + [
-        (f"KL, kl_positions {q}", ["objectives.kl_weight=1", f"objectives.kl_positions={q}"]) for q in args.positions.split(",") if q]
+        (f"KL, kl_fraction {f}", ["objectives.kl_weight=1", f"objectives.kl_fraction={f}"]) for f in args.fractions.split(",") if f] + [
+        (f"KL, kl_positions {q}", ["objectives.kl_weight=1", f"objectives.kl_positions={q}"]) for q in args.positions.split(",") if q] + [
+        (f"KL, kl_fraction {f}, kl_positions {q}", ["objectives.kl_weight=1", f"objectives.kl_fraction={f}", f"objectives.kl_positions={q}"])
+        for f, q in (b.split(":") for b in args.both.split(",") if b)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, overrides) in enumerate(configs):
@@ -69,7 +72,7 @@ def main(argv=None) -> int:
     lines += [f"| {r['config']} | {r['seconds_per_step']:.2f} ± {r['stdev']:.2f} | {r['ratio_to_no_kl']:.2f}x |" for r in rows]
     lines += ["", f"CPU flags: {' '.join(machine()['cpu_flags'])}.", "",
               f"Command: `.venv/bin/python benchmarks/kl_cost.py --steps {args.steps} --fractions {args.fractions}"
-              + (f" --positions {args.positions}" if args.positions else "") + "`", ""]
+              + (f" --positions {args.positions}" if args.positions else "") + (f" --both {args.both}" if args.both else "") + "`", ""]
     (RESULTS / f"{args.output_name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
