@@ -64,6 +64,19 @@ def _batch(tokenizer):
                        "y_attention_mask": mask[2:]}
 
 
+KL_ONLY = dict(lm_weight=0.0, contrastive_weight=1.0, layer=1, similarity="standardized", kl_weight=1.0)
+
+
+def _moved_lora(tokenizer):
+    """A tiny LoRA model whose adapter has moved away from its base (B != 0), so the KL is not 0."""
+    lm = apply_lora(build_tiny_model("gemma3", tokenizer), r=4, dropout=0.0)
+    with torch.no_grad():
+        for name, p in lm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    return lm
+
+
 @pytest.mark.parametrize("softcap", [None, 3.0])
 def test_alignment_model_kl_is_the_lora_models_kl_to_its_own_base(tiny_tokenizer, softcap):
     model = build_tiny_model("gemma3", tiny_tokenizer)
@@ -100,13 +113,9 @@ def test_alignment_model_kl_is_the_lora_models_kl_to_its_own_base(tiny_tokenizer
 
 def test_kl_fraction_reads_the_first_pairs_and_keeps_the_contrastive_term(tiny_tokenizer):
     """kl_fraction=0.5 of 2 pairs: the KL of pair 0's two sentences (x_0, y_0) only; the contrastive term unchanged."""
-    lm = apply_lora(build_tiny_model("gemma3", tiny_tokenizer), r=4, dropout=0.0)
-    with torch.no_grad():
-        for name, p in lm.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
+    lm = _moved_lora(tiny_tokenizer)
     ids, mask, batch = _batch(tiny_tokenizer)
-    cfg = dict(lm_weight=0.0, contrastive_weight=1.0, layer=1, similarity="standardized", kl_weight=1.0)
+    cfg = KL_ONLY
     whole = AlignmentModel(lm, ObjectiveConfig(**cfg), special_ids=[0, 1, 2])(**batch)
     half = AlignmentModel(lm, ObjectiveConfig(**cfg, kl_fraction=0.5), special_ids=[0, 1, 2])(**batch)
     torch.testing.assert_close(half["contrastive"], whole["contrastive"])
@@ -124,14 +133,10 @@ def test_kl_fraction_reads_the_first_pairs_and_keeps_the_contrastive_term(tiny_t
 
 def test_kl_positions_compares_a_seeded_random_share_of_positions(tiny_tokenizer):
     """kl_positions=0.5: the KL over the positions a seeded draw keeps (the same draw, the same value), a value
-    that differs from the KL over every position, the contrastive term unchanged; 1 leaves every position in."""
-    lm = apply_lora(build_tiny_model("gemma3", tiny_tokenizer), r=4, dropout=0.0)
-    with torch.no_grad():
-        for name, p in lm.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
+    that differs from the KL over every position, the contrastive term unchanged."""
+    lm = _moved_lora(tiny_tokenizer)
     ids, mask, batch = _batch(tiny_tokenizer)
-    cfg = dict(lm_weight=0.0, contrastive_weight=1.0, layer=1, similarity="standardized", kl_weight=1.0)
+    cfg = KL_ONLY
     whole = AlignmentModel(lm, ObjectiveConfig(**cfg), special_ids=[0, 1, 2])(**batch)
     sampled = AlignmentModel(lm, ObjectiveConfig(**cfg, kl_positions=0.5), special_ids=[0, 1, 2])
     torch.manual_seed(3)

@@ -92,6 +92,12 @@ def softcapped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
     return logits.float()
 
 
+def cast_for_autocast(weight: torch.Tensor, device_type: str) -> torch.Tensor:
+    """A frozen weight in autocast's dtype, cast once by the caller: autocast caches its casts only for weights that
+    require grad, and would otherwise cast a frozen head again at every matmul."""
+    return weight.to(torch.get_autocast_dtype(device_type)) if torch.is_autocast_enabled(device_type) else weight
+
+
 def _ce_sum(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module, softcap: float | None) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(softcapped(head(hidden), softcap), targets, ignore_index=IGNORE_INDEX,
                                              reduction="sum")
@@ -116,9 +122,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         # A frozen head (LoRA leaves it out) is cast to autocast's dtype once here, not twice a chunk: autocast
         # caches its casts only for leaves that require grad (Gemma 3's head: ~0.12 s a cast on a 2-core CPU, about
         # a third of this loss's time at 128 positions a chunk; benchmarks/kl_cost.py). The same values either way.
-        w = weight
-        if not need_w and torch.is_autocast_enabled(h.device.type):
-            w = weight.to(torch.get_autocast_dtype(h.device.type))
+        w = weight if need_w else cast_for_autocast(weight, h.device.type)
         for start in range(0, h.shape[0], size):
             hc, yc = h[start:start + size], targets[start:start + size]
             logits = torch.nn.functional.linear(hc, w, bias)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from crossalign.objectives.causal_lm import CHUNK_LOGITS, softcapped
+from crossalign.objectives.causal_lm import CHUNK_LOGITS, cast_for_autocast, softcapped
 
 
 def next_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -65,9 +65,7 @@ class _LinearKL(torch.autograd.Function):
     def forward(ctx, h, base_h, weight, weights, softcap, size):
         need_h = h.requires_grad
         grad_h = torch.empty_like(h) if need_h else None
-        w = weight  # cast once, not per chunk and matmul: autocast caches casts only for weights that train
-        if torch.is_autocast_enabled(h.device.type):
-            w = weight.to(torch.get_autocast_dtype(h.device.type))
+        w = cast_for_autocast(weight, h.device.type)  # once, not per chunk and matmul
         total = torch.zeros((), dtype=torch.float32, device=h.device)
         for start in range(0, h.shape[0], size):
             end = start + size
