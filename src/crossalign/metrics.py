@@ -37,6 +37,13 @@ class Metric:
     def show_change(self, delta: float, scaled: bool = True, geometry: str | None = None) -> str:
         return f"{delta if scaled else self.scale * delta:+.{self.places(geometry)}f}"
 
+    def show_relative(self, value: float | None, reference: float | None) -> str:
+        """`value`'s change relative to `reference`, in percent ('+0.36%'): how a bits-per-byte change reads across
+        languages whose levels differ threefold."""
+        if not value or not reference:
+            return "-"
+        return f"{100 * (value / reference - 1):+.2f}%"
+
     def show_mean(self, mean: float | None, sd: float | None = None) -> str:
         """A mean over seeds (stored units), with its standard deviation when there are several."""
         if mean is None:
@@ -58,6 +65,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("length_ratio", scale=1.0, digits=2, better="nearer 1"),
     Metric("line_pass"),
     Metric("bits_per_byte", scale=1.0, digits=4, better="lower"),
+    # training cost (a stage's metrics.json)
+    Metric("wall_seconds", scale=1.0, digits=0, better="lower"), Metric("tokens_per_second", scale=1.0, digits=0),
+    Metric("peak_memory_gb", scale=1.0, digits=2, better="lower"),
     # representation analysis (crossalign analyze)
     Metric("p_at_1"), Metric("mexa"), Metric("language_id_accuracy"),
     Metric("parallel_cos", scale=1.0, digits=3), Metric("random_cos", scale=1.0, digits=3),

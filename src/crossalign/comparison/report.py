@@ -95,14 +95,15 @@ def write_results(plan: ComparisonPlan, results: dict[str, list[RunFigures]]) ->
               "| method | " + " | ".join(l.split("_")[0] for l in bpb_langs) + " | eng vs base |", "|---" * (len(bpb_langs) + 2) + "|"]
     for method, rs in results.items():
         cells = [_avg(rs, lambda r, l=l: r.bpb.get(l))[0] for l in bpb_langs]
-        rel = (f"{100 * (cells[0] / base_bpb['eng_Latn'] - 1):+.2f}%" if cells[0] and base_bpb.get("eng_Latn") else "-")
+        rel = metric("bits_per_byte").show_relative(cells[0], base_bpb.get("eng_Latn"))
         lines.append(f"| {method} | " + " | ".join(metric("bits_per_byte").show(c) for c in cells) + f" | {rel} |")
     lines += ["", "## Training cost", "", "| method | steps | wall s | tokens/s | peak memory GB |", "|---|---|---|---|---|"]
     for method, rs in results.items():
         t = [r.train for r in rs if r.train]
         if t:
-            lines.append(f"| {method} | {t[0].steps} | {statistics.mean(x.wall_seconds for x in t):.0f} | "
-                         f"{statistics.mean(x.tokens_per_second or 0 for x in t):.0f} | {max(x.peak_memory_gb or 0 for x in t):.2f} |")
+            lines.append(f"| {method} | {t[0].steps} | {metric('wall_seconds').show(statistics.mean(x.wall_seconds for x in t))} | "
+                         f"{metric('tokens_per_second').show(statistics.mean(x.tokens_per_second or 0 for x in t))} | "
+                         f"{metric('peak_memory_gb').show(max(x.peak_memory_gb or 0 for x in t))} |")
     lines += paired_eval_section(plan, results, bpb_langs)
     path = out / "RESULTS.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
