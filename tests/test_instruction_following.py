@@ -55,6 +55,32 @@ def test_the_task_on_a_tiny_model(tiny_gemma_dir, shared_data, tmp_path, monkeyp
     assert main(args) == 0  # resumes: nothing to do
 
 
+def test_the_dev_stand_in_asks_about_flores_dev_sentences(tiny_gemma_dir, shared_data, tmp_path, monkeypatch, capsys):
+    from crossalign.cli import main
+    from crossalign.data.sources import flores
+    from crossalign.evaluation.instruction_following import DEV_TEMPLATES, dev_prompts
+
+    first = flores.read(shared_data, ["eng"], "dev", 5)["eng_Latn"]
+    rows = dev_prompts(shared_data, 5)
+    assert [i for i, _ in rows] == [f"dev-{i}" for i in range(5)]
+    assert rows[0][1] == DEV_TEMPLATES[0].format(s=first[0]) and rows[4][1] == DEV_TEMPLATES[0].format(s=first[4])
+    assert rows[1][1].endswith(first[1]) and rows[1][1] != rows[0][1].replace(first[0], first[1])  # templates rotate
+    monkeypatch.setenv("CROSSALIGN_NO_PROGRESS", "1")
+    out = tmp_path / "d.json"
+    base = ["eval", "--model", str(tiny_gemma_dir), "--data-dir", str(shared_data), "--output", str(out),
+            "--tasks", "confusion", "--langs", "hi", "--limit", "2", "--max-new-tokens", "4", "--split", "dev"]
+    assert main(base) == 0
+    data = json.loads(out.read_text())
+    assert sorted(data["cells"]) == ["confusion|hin_Deva|dev[:2]|0|answer-in|0", "confusion|hin_Deva|dev[:2]|0|request|0"]
+    preds = [json.loads(x) for x in out.with_suffix(".predictions.jsonl").read_text().splitlines()]
+    assert preds[0]["prompt"] == rows[0][1]
+    common = base[:6] + [str(tmp_path / "bad.json")] + base[7:-2]
+    for bad, why in ((["--split", "dev", "--protocol", "native"], "only the English forms"),
+                     (["--split", "train"], "--split dev")):
+        assert main([*common, *bad]) == 2
+        assert why in capsys.readouterr().err and not (tmp_path / "bad.json").exists()
+
+
 def test_training_never_sees_the_prompts(shared_data, tmp_path):
     from crossalign.training.config import DataConfig, ObjectiveConfig
     from crossalign.training.data import build_texts

@@ -4,9 +4,13 @@ The output-side claim of AFP ("Answer in {Language}") and AlignX (language-featu
 way the Language Confusion Benchmark does (Marchisio et al., 2024, for-ai/language-confusion): greedy answers to
 open prompts, each line long enough to judge identified, and a response passes when every such line is in L.
 
-Prompts: HPLT's open instruction test set (`data/sources/hplt_instruct.py`: 50 Open-Assistant prompts,
-human-translated into 10 languages), never in training data (the contamination guard holds them). Forms, the
-results' protocol column (`--protocol cross` gives the first two, `native` the third):
+Prompts (`--split test`, the default): HPLT's open instruction test set (`data/sources/hplt_instruct.py`: 50
+Open-Assistant prompts, human-translated into 10 languages), never in training data (the contamination guard holds
+them). HPLT's set has no dev split, and choosing a training setting by the figures it reports would tune to the
+test; `--split dev` is the stand-in for such choices: open English requests built from FLORES **dev** sentences
+(`DEV_TEMPLATES`, one per sentence in turn: explain, write about, summarise, discuss), which the guard holds too.
+Only the English forms exist on dev (FLORES sentences are not instructions in L). Forms, the results' protocol
+column (`--protocol cross` gives the first two, `native` the third):
 
 - `answer-in`: the English prompt, then AFP's own cue: "{prompt} Answer in {Language}:";
 - `request`:   the English prompt, then a plain request: "{prompt}\\nPlease answer in {Language}.\\n";
@@ -30,13 +34,19 @@ from __future__ import annotations
 import string
 
 from crossalign import language_id, languages
-from crossalign.data.sources import hplt_instruct
+from crossalign.data.sources import flores, hplt_instruct
 from crossalign.errors import CrossalignError
 from crossalign.evaluation import fidelity
 from crossalign.evaluation.eval_task import ENGLISH, GENERATE_UNTIL, Cell, CellResult, Docs, EvalTask, Selection
 
 FORMS = {"cross": ("answer-in", "request"), "native": ("native",)}
-SPLIT = "test"
+SPLIT, DEV = "test", "dev"
+DEV_TEMPLATES = (
+    "Explain in a few sentences what the following means: {s}",
+    "Write a short paragraph about this: {s}",
+    "Summarize the following and say why it matters: {s}",
+    "What do you think about this? {s}",
+)
 MIN_WORDS, MIN_CHARS_UNSPACED = 5, 10
 MIN_PROB = 0.3  # LCB: a weaker identification counts as 'unknown', i.e. not L
 _UNSPACED = ("Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr", "Laoo")
@@ -53,6 +63,12 @@ def prompt_text(form: str, prompt: str, lang: str, chat: bool = False) -> str:
     if form == "native":
         return prompt if chat else f"{prompt}\n"
     raise ValueError(form)
+
+
+def dev_prompts(root, limit: int | None) -> list[tuple[str, str]]:
+    """[(id, prompt)]: the dev stand-in, open English requests around FLORES dev's first `limit` English sentences."""
+    sentences = flores.read(root, [ENGLISH], DEV, limit)[languages.normalize(ENGLISH)]
+    return [(f"dev-{i}", DEV_TEMPLATES[i % len(DEV_TEMPLATES)].format(s=s)) for i, s in enumerate(sentences)]
 
 
 def judge_lines(text: str, lang: str) -> tuple[bool, bool]:
@@ -83,8 +99,13 @@ class InstructionFollowing(EvalTask):
     def cells(self, selection: Selection, root) -> list[Cell]:
         if not selection.langs:
             raise CrossalignError("confusion needs --langs (the languages the answers are asked in)")
-        if selection.split not in (None, SPLIT):
-            raise CrossalignError(f"confusion has one split, {SPLIT}; leave --split out")
+        split = selection.split or SPLIT
+        if split not in (SPLIT, DEV):
+            raise CrossalignError(f"confusion has the splits {SPLIT} (HPLT's prompts) and {DEV} (requests built from "
+                                  f"FLORES dev, for choices); use --split {SPLIT} or --split {DEV}")
+        if split == DEV and "native" in selection.protocols:
+            raise CrossalignError("confusion --split dev has only the English forms (FLORES sentences are not "
+                                  "instructions in L): use --protocol cross")
         if any(selection.shots):
             raise CrossalignError("confusion is zero-shot (open prompts have no demonstrations): use --shots 0")
         langs = languages.parse_list(selection.langs)
@@ -98,15 +119,17 @@ class InstructionFollowing(EvalTask):
                     except CrossalignError:
                         no_native.append(lang)
                         continue
-                cells += [Cell(self.name, lang, 0, form, 0, SPLIT, selection.limit, chat=selection.chat)
+                cells += [Cell(self.name, lang, 0, form, 0, split, selection.limit, chat=selection.chat)
                           for form in FORMS[protocol]]
-        hplt_instruct.prompts(root, ENGLISH)  # no local prompts: fails here, before any model loads
+        dev_prompts(root, 1) if split == DEV else hplt_instruct.prompts(root, ENGLISH)  # fails here, before any model loads
         if no_native and not cells:
             raise CrossalignError(f"confusion --protocol native: no human-translated prompts in {', '.join(no_native)}; "
                                   f"they exist in {', '.join(hplt_instruct.LANGUAGES)} (use --protocol cross)")
         return cells
 
     def docs(self, cell: Cell, root) -> Docs:
+        if cell.split == DEV:
+            return Docs(dev_prompts(root, cell.limit), {"source": f"{flores.FOLDER}.{DEV} ({len(DEV_TEMPLATES)} templates)"})
         rows, dropped = hplt_instruct.prompts(root, cell.lang if cell.protocol == "native" else ENGLISH)
         rows = rows[:cell.limit] if cell.limit else rows
         return Docs(rows, {"source": hplt_instruct.NAME, "dropped_malformed": dropped})
