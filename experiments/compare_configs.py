@@ -1,7 +1,8 @@
 """Paired 95% intervals between the configurations of one `step_curves.py` run (FLORES dev): for each configuration
 at a step, against a reference (the base model, or another configuration at the same step), the translation
-figures per direction (chrF++, off-target, in-source, length ratio), bits per byte per language, and retrieval P@1
-at the training layer. Writes <output>/COMPARE-<step>.md and compare-<step>.json.
+figures per direction (chrF++, off-target, in-source, length ratio), bits per byte per language, instruction
+following on dev where measured (line-level pass rate and off-target share per form and language), and retrieval
+P@1 at the training layer. Writes <output>/COMPARE-<step>.md and compare-<step>.json.
 
     .venv/bin/python experiments/compare_configs.py experiments/runs/fidelity-dev --step 60 --refs base,shipped
 
@@ -59,6 +60,14 @@ def compare_points(a: Path, b: Path, layer: int, resamples: int) -> dict:
         for lang, iv in per_lang.groups.items():
             res[f"bpb {lang}"] = iv.to_dict()
         res["bpb avg"] = per_lang.average.to_dict()
+    if (a / "confusion.json").is_file() and (b / "confusion.json").is_file():
+        ca, cb = load_run(a / "confusion.json"), load_run(b / "confusion.json")
+        for m in ("line_pass", "off_target"):
+            for form, iv in paired_groups(ca, cb, m, lambda blk: {blk["protocol"]: lambda lang: True}, resamples=resamples).items():
+                if isinstance(iv, str):
+                    continue
+                res[f"{m} {form}"] = iv.average.to_dict()
+                res.update({f"{m} {form} {lang.split('_')[0]}": g.to_dict() for lang, g in iv.groups.items()})
     xa, xb = load_result(a / "analysis"), load_result(b / "analysis")
     if not paired_reason(xa, xb):
         langs = [g for g in xa["languages"] if g in xb["languages"]]

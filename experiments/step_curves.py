@@ -21,13 +21,15 @@ refused): `crossalign analyze --data flores200:dev --limit A --stats holdout --s
 geometries' mean/std come from dev rows after the first A, never the scored ones), `crossalign eval --tasks
 bpb --langs eng[,--bpb-langs] --split dev --limit B`, and with `--mt-langs` few-shot translation both ways,
 `crossalign eval --tasks flores --split dev --limit M --shots K` (demonstrations from dev rows after the first M),
-judged by chrF++ and language fidelity (off-target share, length ratio); each through the library function
+judged by chrF++ and language fidelity (off-target share, length ratio), and with `--confusion-langs`
+instruction following, `crossalign eval --tasks confusion --split dev --protocol cross --limit C` (open English
+requests around FLORES dev sentences, the stand-in for HPLT's test prompts); each through the library function
 behind the command. The base model
 is measured once (folder base/) and is step 0 of every curve. Every piece resumes: training with --resume, and
 a measurement whose equivalent command is recorded beside its output (`*.argv.json`) is not run again (its
 results are read back), so re-running the same command after an interruption only does what is left.
 
-Layout: <output>/base/{analysis/,bpb.json}, <output>/<config>/train/checkpoint-N/ (train-N/ with --schedule
+Layout: <output>/base/{analysis/,bpb.json[,mt.json,confusion.json]}, <output>/<config>/train/checkpoint-N/ (train-N/ with --schedule
 separate), <output>/<config>/step-N/{analysis/,bpb.json}.
 """
 
@@ -134,6 +136,14 @@ def measure(model: str, d: Path, args) -> dict:
         mt_summary = run_once(command_line("eval", mt), d / "mt.argv.json", lambda: evaluate(EvalOptions(**mt)).summary,
                               lambda: load_results(d / "mt.json")["summary"])
         point["mt"] = read_mt(mt_summary)
+    if args.confusion_langs:
+        conf = {"model": model, "tasks": "confusion", "langs": args.confusion_langs, "split": "dev", "protocol": "cross",
+                "limit": args.confusion_limit, "output": str(d / "confusion.json"), "data_dir": args.data_dir}
+        conf_summary = run_once(command_line("eval", conf), d / "confusion.argv.json",
+                                lambda: evaluate(EvalOptions(**conf)).summary,
+                                lambda: load_results(d / "confusion.json")["summary"])
+        point["line_pass"] = {b["protocol"]: {lang: v["mean"] for lang, v in b["langs"].items()}
+                              for b in Summary(conf_summary).select("line_pass")}
     return point
 
 
@@ -327,6 +337,9 @@ def main(argv=None) -> int:
     ap.add_argument("--mt-shots", type=int, default=4, help="demonstrations per translation prompt")
     ap.add_argument("--mt-max-new-tokens", type=int, default=96,
                     help="generation limit per sentence (experiments/compare_methods.py's; a FLORES sentence needs < 96)")
+    ap.add_argument("--confusion-langs", default="",
+                    help="instruction following on dev (`eval --tasks confusion --split dev`) in these languages")
+    ap.add_argument("--confusion-limit", type=int, default=50, help="dev requests per language and form")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)
@@ -343,6 +356,7 @@ def main(argv=None) -> int:
     args.langs = ",".join(languages.parse_list(args.langs))
     args.bpb_langs = ",".join(languages.parse_list(["eng", *args.bpb_langs.split(",")]))
     args.mt_langs = ",".join(languages.parse_list(args.mt_langs)) if args.mt_langs else ""
+    args.confusion_langs = ",".join(languages.parse_list(args.confusion_langs)) if args.confusion_langs else ""
     args.focus_langs = languages.parse_list(args.focus_langs)
     configs = parse_configs(args)
     cfgs = {name: resolved(args, ov) for name, ov in configs.items()}  # bad overrides fail here, before any work

@@ -157,9 +157,23 @@ def test_every_seed_pairs_with_base_and_with_sft_of_its_own_seed(tmp_path, monke
     assert set(results["sft"][0].paired_eval) == {"base"} and results["base"][0].paired_eval == {}
 
 
+def _confusion(path, lang: str, passed: list[bool]):
+    """An instruction-following results file on dev: one `answer-in` cell, every answer judged."""
+    from test_eval_compare import FP
+
+    from crossalign.evaluation.results import ResultsFile
+
+    n, key = len(passed), f"confusion|{lang}|dev[:{len(passed)}]|0|answer-in|0"
+    rec = {"task": "confusion", "lang": lang, "split": f"dev[:{n}]", "shots": 0, "protocol": "answer-in", "seed": 0, "n": n,
+           "metrics": {"line_pass": sum(passed) / n, "off_target": 1 - sum(passed) / n, "in_source": 0.0, "empty": 0.0},
+           "judged": 1.0, "wall_s": 0.0}
+    ResultsFile(path, {"model": "m"}, FP).add(key, rec, [{"id": f"dev-{i}", "judged": True, "passed": p, "off_target": not p,
+                                                            "in_source": False, "empty": False} for i, p in enumerate(passed)])
+
+
 def test_compare_configs_pairs_each_configuration_with_the_references(tmp_path):
-    """experiments/compare_configs.py on a step_curves layout built by hand: per-direction translation intervals
-    and per-language bits per byte against base and against another configuration."""
+    """experiments/compare_configs.py on a step_curves layout built by hand: per-direction translation intervals,
+    per-language bits per byte and instruction following on dev against base and against another configuration."""
     import random
 
     from test_eval_compare import _bpb, _corpus, _mt
@@ -173,6 +187,7 @@ def test_compare_configs_pairs_each_configuration_with_the_references(tmp_path):
         better = [r if rng.random() < 0.3 * i else h for r, h in zip(refs, hyps)]  # each config copies more references
         _mt(d / "mt.json", refs, better)
         _bpb(d / "bpb.json", {"eng_Latn": [(-50.0 - i, 60)] * 10})
+        _confusion(d / "confusion.json", "hin_Deva", [k < 10 * (i + 1) for k in range(40)])  # 10, 20, 30 of 40 pass
         (d / "analysis").mkdir()
         (d / "analysis" / "analysis.json").write_text(json.dumps({"languages": ["swh_Latn"], "per_layer": []}))
         if name != "base":
@@ -185,6 +200,9 @@ def test_compare_configs_pairs_each_configuration_with_the_references(tmp_path):
     assert fixed["chrf en-xx"]["delta"] > 0 and fixed["chrf avg"]["delta"] == fixed["chrf en-xx"]["delta"]  # one direction here
     assert "xx-en" not in " ".join(fixed) and fixed["bpb eng_Latn"]["delta"] > 0
     assert "| chrf en-xx |" in (out / "COMPARE-60.md").read_text()
+    assert fixed["line_pass answer-in"]["delta"] == pytest.approx(50.0) and fixed["line_pass answer-in"]["low"] > 0
+    assert fixed["line_pass answer-in hin"] == fixed["line_pass answer-in"]  # one language here
+    assert res["shipped"]["fixed"]["off_target answer-in"]["delta"] == pytest.approx(-25.0)
     fmt = load_experiment("compare_configs").fmt  # intervals come in the units shown: shares in points, scaled once
     assert fmt("off_target en-xx", {"delta": 8.0, "low": 2.5, "high": 14.0}) == "+8.0 [+2.5, +14.0]*"
     assert fmt("bpb swh_Latn", {"delta": 0.00931, "low": -0.0024, "high": 0.0204}) == "+0.0093 [-0.0024, +0.0204]"
