@@ -66,3 +66,18 @@ def test_recorded_commands_are_what_the_library_calls_ran():
     compare = {"compare": ("out/a", "out/b"), "output": "out/c"}
     assert command_line("analyze", compare) == ["analyze", "--compare", "out/a", "out/b", "--output", "out/c"]
     assert analysis_config(**parsed(command_line("analyze", compare))) == analysis_config(**compare)
+
+
+def test_the_committed_demo_report_reproduces_from_its_files(tmp_path):
+    """docs/demo (a real `crossalign demo` folder without weights and embedding cells): `--report-only` rebuilds its
+    REPORT.md character for character from the committed files."""
+    import shutil
+
+    from conftest import REPO
+
+    committed = REPO / "docs" / "demo"
+    out = tmp_path / "demo"
+    shutil.copytree(committed, out)
+    (out / "REPORT.md").unlink()
+    assert main(["demo", "--output", str(out), "--report-only"]) == 0
+    assert (out / "REPORT.md").read_text() == (committed / "REPORT.md").read_text()
