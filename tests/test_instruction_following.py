@@ -34,22 +34,31 @@ def test_line_level_judgement():
     assert judge_lines("北京是中国的首都，也是一座历史悠久的城市。", "zh") == (True, True)  # no spaces: characters count
 
 
+def _eval_args(model, data_dir, out, *options) -> list[str]:
+    return ["eval", "--model", str(model), "--data-dir", str(data_dir), "--output", str(out), "--tasks", "confusion",
+            "--limit", "2", *options]
+
+
+def _read(out) -> tuple[dict, list[dict]]:
+    """(results file, its predictions) of an eval run."""
+    return (json.loads(out.read_text()),
+            [json.loads(x) for x in out.with_suffix(".predictions.jsonl").read_text().splitlines()])
+
+
 def test_the_task_on_a_tiny_model(tiny_gemma_dir, shared_data, tmp_path, monkeypatch):
     from crossalign.cli import main
 
     monkeypatch.setenv("CROSSALIGN_NO_PROGRESS", "1")
     out = tmp_path / "c.json"
-    args = ["eval", "--model", str(tiny_gemma_dir), "--data-dir", str(shared_data), "--output", str(out),
-            "--tasks", "confusion", "--langs", "sw,hi", "--protocol", "cross,native", "--limit", "2", "--max-new-tokens", "6"]
+    args = _eval_args(tiny_gemma_dir, shared_data, out, "--langs", "sw,hi", "--protocol", "cross,native", "--max-new-tokens", "6")
     assert main(args) == 0
-    data = json.loads(out.read_text())
+    data, preds = _read(out)
     keys = sorted(data["cells"])
     assert keys == ["confusion|hin_Deva|test[:2]|0|answer-in|0", "confusion|hin_Deva|test[:2]|0|native|0",
                     "confusion|hin_Deva|test[:2]|0|request|0", "confusion|swh_Latn|test[:2]|0|answer-in|0",
                     "confusion|swh_Latn|test[:2]|0|request|0"]  # Swahili has no human-translated prompts
     rec = data["cells"]["confusion|swh_Latn|test[:2]|0|answer-in|0"]
     assert set(rec["metrics"]) == {"line_pass", "off_target", "in_source", "empty"} and rec["n"] == 2
-    preds = [json.loads(x) for x in out.with_suffix(".predictions.jsonl").read_text().splitlines()]
     p = next(x for x in preds if x["cell"] == "confusion|swh_Latn|test[:2]|0|answer-in|0")
     assert p["prompt"].startswith("My son told me") and {"judged", "passed", "off_target", "lang"} <= set(p)
     assert main(args) == 0  # resumes: nothing to do
@@ -67,14 +76,11 @@ def test_the_dev_stand_in_asks_about_flores_dev_sentences(tiny_gemma_dir, shared
     assert rows[1][1].endswith(first[1]) and rows[1][1] != rows[0][1].replace(first[0], first[1])  # templates rotate
     monkeypatch.setenv("CROSSALIGN_NO_PROGRESS", "1")
     out = tmp_path / "d.json"
-    base = ["eval", "--model", str(tiny_gemma_dir), "--data-dir", str(shared_data), "--output", str(out),
-            "--tasks", "confusion", "--langs", "hi", "--limit", "2", "--max-new-tokens", "4", "--split", "dev"]
-    assert main(base) == 0
-    data = json.loads(out.read_text())
+    assert main(_eval_args(tiny_gemma_dir, shared_data, out, "--langs", "hi", "--max-new-tokens", "4", "--split", "dev")) == 0
+    data, preds = _read(out)
     assert sorted(data["cells"]) == ["confusion|hin_Deva|dev[:2]|0|answer-in|0", "confusion|hin_Deva|dev[:2]|0|request|0"]
-    preds = [json.loads(x) for x in out.with_suffix(".predictions.jsonl").read_text().splitlines()]
     assert preds[0]["prompt"] == rows[0][1]
-    common = base[:6] + [str(tmp_path / "bad.json")] + base[7:-2]
+    common = _eval_args(tiny_gemma_dir, shared_data, tmp_path / "bad.json", "--langs", "hi", "--max-new-tokens", "4")
     for bad, why in ((["--split", "dev", "--protocol", "native"], "only the English forms"),
                      (["--split", "train"], "--split dev")):
         assert main([*common, *bad]) == 2
